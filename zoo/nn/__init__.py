@@ -1,0 +1,1 @@
+"""Reusable layers: encoder adapters, pooling, fusion, heads."""

