@@ -66,7 +66,7 @@ def save_pretrained(
     directory.mkdir(parents=True, exist_ok=True)
     hparams = _json_hparams(module)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in module.state_dict().items()}
-    metadata = {"zoo_model": zoo_name, "hparams": json.dumps(hparams, sort_keys=True)}
+    metadata = {"zoo_model": zoo_name, "hparams": json.dumps(hparams)}
     weights = directory / WEIGHTS_NAME
     with atomic_path(weights) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)

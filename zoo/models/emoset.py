@@ -34,7 +34,7 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from zoo.data.collate import pad_collate
-from zoo.data.datasets.emoset import ATTRIBUTE_SIZES, MULTI_CLASS_ATTRIBUTES, SCALAR_ATTRIBUTES
+from zoo.data.datasets.emoset import ATTRIBUTE_SIZES, ATTRIBUTES, MULTI_CLASS_ATTRIBUTES, SCALAR_ATTRIBUTES
 from zoo.data.media import load_image
 from zoo.data.transforms import IMAGENET_MEAN, IMAGENET_STD, image_transform
 from zoo.errors import ConfigError
@@ -120,7 +120,7 @@ class EmoSetAttributeClassifier(AffectModule):
         if num_emotion_classes not in (8, 2):
             raise ConfigError(f"num_emotion_classes must be 8 or 2, not {num_emotion_classes}")
         attribute_sizes = dict(attribute_sizes or ATTRIBUTE_SIZES)
-        if set(attribute_sizes) != set(ATTRIBUTE_SIZES):
+        if set(attribute_sizes) != set(ATTRIBUTES):
             raise ConfigError(f"attribute_sizes must give {sorted(ATTRIBUTE_SIZES)}, got {sorted(attribute_sizes)}")
         self.save_hyperparameters()
         self.hparams.attribute_sizes = attribute_sizes
@@ -129,9 +129,12 @@ class EmoSetAttributeClassifier(AffectModule):
         if freeze_backbone:
             self.backbone.requires_grad_(False)
         dim = self.backbone.num_features
+        # A fixed order (not the dict's): the emotion head's input layout must not depend on how the
+        # hyperparameters were serialised.
         self.attributes = nn.ModuleDict({
-            name: AttributeBranch(dim, attribute_hidden, size, attribute_embed_dim, multi_label=name == "object")
-            for name, size in attribute_sizes.items()
+            name: AttributeBranch(dim, attribute_hidden, attribute_sizes[name], attribute_embed_dim,
+                                  multi_label=name == "object")
+            for name in ATTRIBUTES
         })
         nn.init.constant_(self.attributes["object"].classifier.bias, -4.0)  # prior: few objects per image
         self.emotion_head = nn.Linear(dim + attribute_embed_dim * len(attribute_sizes), num_emotion_classes)
