@@ -1,0 +1,1 @@
+"""Prompt transforms for instruction-following evaluation (e.g. NegativePrompt stimuli)."""
