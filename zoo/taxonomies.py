@@ -134,8 +134,24 @@ EMONET40 = Taxonomy(
         "Jealousy & Envy",
     ),
     aliases={"Hopelessness": "Helplessness"},
+    groups={
+        # Membership as published with the taxonomy (LAION-AI/emonet-face, data/guide.json, "buttons").
+        "Positive High-Energy": ("Amusement", "Elation", "Pleasure/Ecstasy", "Hope/Enthusiasm/Optimism", "Triumph",
+                                 "Interest", "Awe", "Astonishment/Surprise", "Teasing"),
+        "Positive Low-Energy": ("Contentment", "Thankfulness/Gratitude", "Affection", "Relief", "Contemplation",
+                                "Pride"),
+        "Negative High-Energy": ("Fear", "Anger", "Malevolence/Malice", "Disgust", "Impatience and Irritability",
+                                 "Distress"),
+        "Negative Low-Energy": ("Sadness", "Bitterness", "Contempt", "Disappointment", "Shame", "Emotional Numbness",
+                                "Doubt", "Jealousy & Envy", "Embarrassment", "Helplessness"),
+        "Cognitive States and Processes": ("Concentration", "Confusion"),
+        "Physical and Exhaustive States": ("Pain", "Fatigue/Exhaustion",
+                                           "Intoxication/Altered States of Consciousness", "Sourness"),
+        "Longing & Lust": ("Longing", "Sexual Lust", "Infatuation"),
+    },
 )
-"""The EmoNet 40-emotion taxonomy (names exactly as published). Groups are attached by the voice model module."""
+"""The EmoNet 40-emotion taxonomy (names exactly as published) with its seven published groups; every label is in
+exactly one group."""
 
 ESCONV8 = Taxonomy(
     "esconv8",
@@ -153,8 +169,21 @@ BAH2 = Taxonomy("bah2", ("No A-H", "With A-H"), aliases={"0": "No A-H", "1": "Wi
 
 FACIAL_EXPRESSION6 = Taxonomy("emoset_facial_expression", ("angry", "disgust", "fear", "happy", "sad", "surprise"))
 
+GOEMOTIONS28 = Taxonomy(
+    "goemotions28",
+    ("admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion", "curiosity", "desire",
+     "disappointment", "disapproval", "disgust", "embarrassment", "excitement", "fear", "gratitude", "grief", "joy",
+     "love", "nervousness", "optimism", "pride", "realization", "relief", "remorse", "sadness", "surprise",
+     "neutral"),
+)
+"""GoEmotions' 27 emotions + neutral in the release's label-id order (Demszky et al., ACL 2020)."""
+
+ISEAR7 = Taxonomy("isear7", ("joy", "fear", "anger", "sadness", "disgust", "shame", "guilt"))
+"""ISEAR's seven emotions (Scherer & Wallbott 1994), in the survey's EMOT code order."""
+
 TAXONOMIES: dict[str, Taxonomy] = {
-    t.name: t for t in (MIKELS8, POLARITY2, EKMAN7, ED32, EMONET40, ESCONV8, SEMEVAL_EC11, BAH2, FACIAL_EXPRESSION6)
+    t.name: t for t in (MIKELS8, POLARITY2, EKMAN7, ED32, EMONET40, ESCONV8, SEMEVAL_EC11, BAH2, FACIAL_EXPRESSION6,
+                        GOEMOTIONS28, ISEAR7)
 }
 
 
