@@ -1,0 +1,222 @@
+"""AffectGPT: temporal fusion, pre-fusion, token splicing, answer-only loss, LoRA learning, generation, caching,
+``zoo.load`` round trip and ``zoo predict`` on a video file (tiny preset, random weights)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import zoo
+from zoo.cli import main as cli_main
+from zoo.data.collate import pad_collate
+from zoo.data.datasets.mer import SAMPLE_ROOT, MERReader
+from zoo.errors import ConfigError
+from zoo.models.affectgpt import (
+    LABEL_ANSWER,
+    PLACEHOLDERS,
+    PROMPT,
+    QUESTION_LABELS,
+    AffectGPT,
+    format_labels,
+    parse_generated_labels,
+)
+from zoo.nn.prefusion import PreFusion
+from zoo.nn.temporal_fusion import AttentionPool, TemporalFusion
+
+
+@pytest.fixture(scope="module")
+def model() -> AffectGPT:
+    return zoo.create("affectgpt", "tiny", lr=1e-2)
+
+
+@pytest.fixture(scope="module")
+def batch(model):
+    ds = MERReader(image_size=32).dataset("train")
+    b = pad_collate([ds[i] for i in range(3)])
+    face, audio = model.encode_media(b["frames"], b["audio"])
+    cached = {k: v for k, v in b.items() if k not in ("frames", "audio")}
+    return b, {**cached, "face_features": face, "audio_features": audio}
+
+
+def test_attention_pool_uses_raw_weights_as_published():
+    pool = AttentionPool(4)
+    h = torch.randn(2, 5, 4)
+    w = pool.score(h)  # [2, 5, 1], not normalised
+    assert torch.allclose(pool(h), (h.transpose(1, 2) @ w).transpose(1, 2), atol=1e-6)
+    soft = AttentionPool(4, softmax=True)
+    soft.load_state_dict(pool.state_dict())
+    assert torch.allclose(soft(h), (h * w.softmax(1)).sum(1, keepdim=True), atol=1e-6)
+    mask = torch.tensor([[True] * 5, [True, True, False, False, False]])
+    assert torch.allclose(pool(h, mask)[1], (h[1, :2] * w[1, :2]).sum(0, keepdim=True), atol=1e-6)
+
+
+def test_fusion_kinds_token_counts_and_masking():
+    h = torch.randn(2, 8, 16)
+    assert TemporalFusion("mean", 16)(h).shape == (2, 1, 16)
+    assert torch.allclose(TemporalFusion("mean", 16)(h), h.mean(1, keepdim=True))
+    q = TemporalFusion("qformer", 16, num_queries=3, heads=4)
+    assert q.num_tokens == 3 and q(h).shape == (2, 3, 16)
+    assert len(q.pool.layers) == 2
+    mask = torch.ones(2, 8, dtype=torch.bool)
+    mask[:, 4:] = False
+    h2 = h.clone()
+    h2[:, 4:] = 100.0  # masked steps must not matter
+    assert torch.allclose(q(h, mask), q(h2, mask), atol=1e-5)
+    with pytest.raises(ValueError):
+        TemporalFusion("max", 16)
+
+
+def test_prefusion_is_a_convex_mix_of_the_projected_modalities():
+    pf = PreFusion(audio_dim=6, visual_dim=10, out_dim=5)
+    a, v = torch.randn(2, 8, 6), torch.randn(2, 8, 10)
+    assert pf(a, v).shape == (2, 1, 5)
+    assert pf.audio_proj.out_features == pf.visual_proj.out_features == 10 and pf.weights.out_features == 2
+    pa, pv = pf.audio_proj(a.mean(1, keepdim=True)), pf.visual_proj(v.mean(1, keepdim=True))
+    w = pf.weights(pf.hidden(torch.cat([pa, pv], -1))).softmax(-1)
+    assert torch.allclose(pf(a, v), pf.out(w[..., :1] * pa + w[..., 1:] * pv), atol=1e-6)
+
+
+def test_prompt_is_verbatim_and_placeholders_expand_to_query_counts(model):
+    text = model.prompt_text("Hi there.", QUESTION_LABELS)
+    assert text == PROMPT.format(subtitle="Hi there.", question=QUESTION_LABELS)  # 1 token each with attention
+    assert PROMPT.startswith("###Human: The audio and video merged info is: <Multi><MultiHere></Multi>.")
+    assert format_labels(["happy", "relaxed"]) == LABEL_ANSWER.format(labels="happy, relaxed")
+    ids = model.build_inputs(["Hi"], [QUESTION_LABELS])["input_ids"]
+    for token in ("<FaceHere>", "<AudioHere>", "<MultiHere>"):
+        assert int((ids == model.placeholder_ids[token]).sum()) == model.token_counts[token] == 1
+
+
+def test_splice_replaces_exactly_the_placeholder_embeddings(model, batch):
+    _, cached = batch
+    tokens = model.modality_tokens(cached["face_features"], cached["audio_features"])
+    inputs = model.build_inputs(cached["subtitle"], [QUESTION_LABELS] * 3)
+    embeds = model.splice(inputs["input_ids"], tokens)
+    plain = model.llm.get_input_embeddings()(inputs["input_ids"])
+    for name in ("<FaceHere>", "<AudioHere>", "<MultiHere>"):
+        where = inputs["input_ids"] == model.placeholder_ids[name]
+        assert torch.equal(embeds[where], tokens[name].reshape(-1, embeds.shape[-1]))
+    others = ~torch.isin(inputs["input_ids"], torch.tensor(list(model.placeholder_ids.values())))
+    assert torch.equal(embeds[others], plain[others])
+
+
+def test_placeholder_count_mismatch_is_a_clear_error(model, batch):
+    _, cached = batch
+    tokens = model.modality_tokens(cached["face_features"], cached["audio_features"])
+    ids = model.build_inputs(["x"], [QUESTION_LABELS])["input_ids"]
+    doubled = torch.cat([ids, torch.tensor([[model.placeholder_ids["<AudioHere>"]]])], dim=1)
+    with pytest.raises(ConfigError, match="<AudioHere>.*2.*1 query tokens"):
+        model.splice(doubled, {k: v[:1] for k, v in tokens.items()})
+
+
+def test_loss_is_on_answer_tokens_only(model):
+    out = model.build_inputs(["a", "longer subtitle"], [QUESTION_LABELS] * 2, ["Happy.", "Sad and tired."])
+    tok = model.tokenizer
+    for i, answer in enumerate(["Happy.", "Sad and tired."]):
+        answer_ids = tok(answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+        labelled = out["labels"][i][out["labels"][i] != -100].tolist()
+        assert labelled == answer_ids
+        n = int(out["attention_mask"][i].sum())
+        assert out["input_ids"][i, n - len(answer_ids): n].tolist() == answer_ids  # right after the prompt
+        assert (out["labels"][i, : n - len(answer_ids)] == -100).all() and (out["labels"][i, n:] == -100).all()
+
+
+def test_hybrid_sampling_draws_both_tasks(model):
+    model.train()
+    tasks = {model.choose_task(i, "a reason", ["happy"], train=True) for i in range(40)}
+    assert tasks == {"description", "labels"}
+    assert model.choose_task(0, "", ["happy"], train=True) == "labels"
+    assert model.choose_task(0, "reason", [], train=True) == "description"
+
+
+def test_lora_is_on_all_projections_and_encoders_are_frozen(model):
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    for target in ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"):
+        assert any(f"{target}.lora_A" in n for n in names), target
+    assert not any(n.startswith(("visual_encoder", "audio_encoder")) for n in names)
+    assert not any("lora" not in n and n.startswith("llm") for n in names)
+    cfg = model.llm.peft_config["default"]
+    assert (cfg.r, cfg.lora_alpha, cfg.lora_dropout) == (16, 32, 0.05)
+
+
+def test_lora_training_step_lowers_the_loss(model, batch):
+    _, cached = batch
+    model.train()
+    model.hparams.hybrid_description_prob = 0.0  # the label task only, so every step sees the same answers
+    opt = model.configure_optimizers()
+    losses = []
+    try:
+        for _ in range(8):
+            out = model(cached)
+            opt.zero_grad()
+            out["lm_loss"].backward()
+            opt.step()
+            losses.append(float(out["lm_loss"].detach()))
+    finally:
+        model.hparams.hybrid_description_prob = 0.5
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_generation_and_label_parsing(model, batch):
+    raw, _ = batch
+    model.eval()
+    results = model.generate(raw, max_new_tokens=6)
+    assert len(results) == 3 and all(isinstance(r["description"], str) for r in results)
+    assert parse_generated_labels("The character's emotional state is happy, relaxed and Excited.") == [
+        "happy", "relaxed", "excited"]
+
+
+def test_cached_features_equal_live_features(tmp_path, model, batch):
+    raw, _ = batch
+    model.hparams.feature_cache_dir = str(tmp_path / "cache")
+    try:
+        ds = MERReader(image_size=32).dataset("train")
+        assert model.cache_features(ds, batch_size=4) == len(ds)
+    finally:
+        model.hparams.feature_cache_dir = None
+    cached_ds = MERReader(image_size=32, feature_cache=str(tmp_path / "cache")).dataset("train")
+    item = cached_ds[0]
+    assert "frames" not in item and item["face_features"].shape == (8, 32)
+    cb = pad_collate([cached_ds[i] for i in range(3)])
+    face, audio = model.features(cb)
+    live_face, live_audio = model.encode_media(raw["frames"], raw["audio"])
+    assert torch.allclose(face, live_face, atol=1e-5) and torch.allclose(audio, live_audio, atol=1e-5)
+    cb["feature_signature"] = ["0000"] * 3
+    with pytest.raises(ConfigError, match="rebuild the feature cache"):
+        model.features(cb)
+
+
+def test_qformer_variant_splices_several_query_tokens():
+    m = zoo.create("affectgpt", "tiny", fusion="qformer", num_queries=2, lora_r=None)
+    assert m.token_counts["<FaceHere>"] == 2 and m.token_counts["<AudioHere>"] == 2
+    face, audio = torch.randn(2, 8, 32), torch.randn(2, 8, 32)
+    out = m({"face_features": face, "audio_features": audio, "subtitle": ["a", "b"], "reason": ["r", ""],
+             "labels": [["happy"], ["sad"]]})
+    assert torch.isfinite(out["lm_loss"])
+    assert int((out["input_ids"][0] == m.placeholder_ids["<FaceHere>"]).sum()) == 2
+    assert not any(p.requires_grad for p in m.llm.parameters())  # lora_r=None: LLM frozen
+
+
+def test_zoo_load_round_trip_and_predict_on_a_video(tmp_path, model, batch, capsys):
+    _, cached = batch
+    model.eval()
+    zoo.save_pretrained(model, tmp_path / "ckpt", name="affectgpt-test")
+    loaded = zoo.load(tmp_path / "ckpt")
+    with torch.no_grad():
+        a = model(cached)
+        b = loaded(cached)
+    assert torch.equal(a["logits"], b["logits"])
+    video = SAMPLE_ROOT / "video" / "sample_00000000.mp4"
+    (tmp_path / "clip.mp4").write_bytes(video.read_bytes())
+    (tmp_path / "clip.txt").write_text("That is wonderful news!", encoding="utf-8")
+    loaded.hparams.max_new_tokens = 4
+    zoo.save_pretrained(loaded, tmp_path / "ckpt2")
+    assert cli_main(["predict", str(tmp_path / "ckpt2"), str(tmp_path / "clip.mp4"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result[0]["file"].endswith("clip.mp4") and set(result[0]) >= {"labels", "description", "label"}
+
+
+def test_special_tokens_are_registered(model):
+    for token in PLACEHOLDERS:
+        ids = model.tokenizer(token, add_special_tokens=False)["input_ids"]
+        assert ids == [model.placeholder_ids[token]]
