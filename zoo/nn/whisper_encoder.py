@@ -1,0 +1,154 @@
+"""The Whisper audio encoder (``transformers.WhisperEncoder``) with offline weights, frozen by default.
+
+Radford et al. (2022), Sec. 2.3: two 1-D convolutions (the second with stride 2) over the 80-bin log-mel, sinusoidal
+positions, a pre-LN Transformer encoder and a final LayerNorm: 3000 mel frames -> 1500 states of width ``d_model``
+(768 for Whisper small). Empathic-Insight-Voice reads ``last_hidden_state`` of a fine-tuned Whisper small.
+
+``weights`` is a local folder (``config.json`` + ``model.safetensors`` / ``pytorch_model.bin`` of a
+``WhisperForConditionalGeneration``, ``WhisperModel`` or bare encoder) or ``hf:<repo_id>`` resolved in the Hugging
+Face cache without network access (``snapshot_download(local_files_only=True)``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from zoo.errors import CheckpointError, ConfigError
+from zoo.nn.backbones import read_state_dict
+
+WHISPER_SMALL = {"num_mel_bins": 80, "d_model": 768, "encoder_layers": 12, "encoder_attention_heads": 12,
+                 "encoder_ffn_dim": 3072, "max_source_positions": 1500}
+"""Encoder dimensions of openai/whisper-small (and its fine-tunes EmoWhisper / BUD-E-Whisper)."""
+ENCODER_KEYS = tuple(WHISPER_SMALL)
+INIT_KEYS = ("init_std",)
+"""Settings of the random initialisation only (ignored when weights are loaded)."""
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.pth")
+
+
+def encoder_config(config: dict[str, Any] | None) -> dict[str, Any]:
+    """Whisper-small dims overridden by ``config``; dims as ints (YAML / JSON may give floats), ``init_std`` float."""
+    config = dict(config or {})
+    unknown = set(config) - set(ENCODER_KEYS) - set(INIT_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown Whisper encoder settings {sorted(unknown)}; known: "
+                          f"{list(ENCODER_KEYS + INIT_KEYS)}")
+    merged = {**WHISPER_SMALL, **config}
+    return {k: float(v) if k in INIT_KEYS else int(v) for k, v in merged.items()}
+
+
+def resolve_whisper_folder(weights: str) -> Path:
+    """``hf:<repo_id>`` (Hugging Face cache, offline) or a local folder -> the folder holding config + weights."""
+    if weights.startswith("hf:"):
+        from huggingface_hub import snapshot_download
+
+        repo_id = weights[3:]
+        try:
+            return Path(snapshot_download(repo_id, local_files_only=True))
+        except Exception as exc:  # LocalEntryNotFoundError and friends
+            raise CheckpointError(None, f"{weights}: not in the Hugging Face cache and the zoo works offline "
+                                        f"({type(exc).__name__}); download it once or pass a local folder") from None
+    folder = Path(weights).expanduser()
+    if not folder.is_dir():
+        raise CheckpointError(folder, "Whisper weights folder not found")
+    return folder
+
+
+def _encoder_state(state: dict[str, torch.Tensor], source: Path) -> dict[str, torch.Tensor]:
+    for prefix in ("model.encoder.", "encoder.", ""):
+        sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)} if prefix else state
+        if "conv1.weight" in sub:
+            return {k: v for k, v in sub.items() if not k.startswith(("decoder.", "model.", "proj_out"))}
+    raise CheckpointError(source, "no Whisper encoder tensors (looked for model.encoder.conv1.weight, "
+                                  "encoder.conv1.weight, conv1.weight)")
+
+
+class WhisperAudioEncoder(nn.Module):
+    """``[B, n_mels, 2 * max_source_positions]`` log-mel -> ``[B, max_source_positions, d_model]`` states.
+
+    Args:
+        config: encoder dimensions (keys of :data:`WHISPER_SMALL`; a weights folder must agree with them), and
+            optionally ``init_std`` for random initialisation (Whisper's 0.02 lets the sinusoidal positions swamp
+            the audio in an untrained encoder, so every clip gives nearly the same states; ``tiny`` uses 0.3).
+        weights: local folder or ``hf:<repo_id>`` (None: random initialisation, for tests and ``tiny`` presets).
+        frozen: no gradients and always in eval mode (the paper's setting; enables the feature cache).
+    """
+
+    def __init__(self, config: dict[str, Any], weights: str | None = None, frozen: bool = True):
+        super().__init__()
+        from transformers import WhisperConfig
+        from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+        self.config_dict = encoder_config(config)
+        folder = resolve_whisper_folder(weights) if weights else None
+        if folder is not None:
+            found = WhisperConfig.from_pretrained(folder).to_dict()
+            differ = {k: (found.get(k), self.config_dict[k]) for k in ENCODER_KEYS
+                      if found.get(k) != self.config_dict[k]}
+            if differ:
+                raise ConfigError(f"{folder}/config.json does not match the model's encoder config "
+                                  f"(key: (folder, model)) {differ}")
+        hf_config = WhisperConfig(**self.config_dict, dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
+                                  encoder_layerdrop=0.0)
+        self.encoder = WhisperEncoder(hf_config)
+        if folder is not None:
+            self.load_folder(folder)
+        self.frozen = frozen
+        if frozen:
+            self.encoder.requires_grad_(False)
+            self.encoder.eval()
+
+    @property
+    def num_frames(self) -> int:
+        return 2 * self.config_dict["max_source_positions"]
+
+    @property
+    def seq_len(self) -> int:
+        return self.config_dict["max_source_positions"]
+
+    @property
+    def embed_dim(self) -> int:
+        return self.config_dict["d_model"]
+
+    def load_folder(self, folder: Path) -> None:
+        path = next((folder / f for f in WEIGHT_FILES if (folder / f).is_file()), None)
+        if path is None:
+            raise CheckpointError(folder, f"folder holds none of {list(WEIGHT_FILES)}")
+        state = _encoder_state(read_state_dict(path), path)
+        own = self.encoder.state_dict()
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        if missing or unexpected:
+            raise CheckpointError(path, f"encoder weights do not fit: missing {missing[:4]}, unexpected "
+                                        f"{unexpected[:4]}")
+        bad = [k for k in own if own[k].shape != state[k].shape]
+        if bad:
+            raise CheckpointError(path, f"tensor {bad[0]} has shape {tuple(state[bad[0]].shape)}, the encoder "
+                                        f"expects {tuple(own[bad[0]].shape)}")
+        self.encoder.load_state_dict(state)
+
+    def train(self, mode: bool = True) -> WhisperAudioEncoder:
+        super().train(mode)
+        if self.frozen:
+            self.encoder.eval()
+        return self
+
+    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
+        if log_mel.shape[-1] != self.num_frames:
+            raise ConfigError(f"the encoder expects {self.num_frames} mel frames, got {log_mel.shape[-1]}")
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+            return self.encoder(log_mel).last_hidden_state
+
+    @torch.no_grad()
+    def fingerprint(self) -> str:
+        """sha256 over the encoder's config and tensors: names a feature cache that only these weights may use."""
+        import hashlib
+        import json
+
+        digest = hashlib.sha256(json.dumps(self.config_dict, sort_keys=True).encode())
+        for name, tensor in sorted(self.encoder.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+        return digest.hexdigest()
