@@ -34,10 +34,22 @@ def load_image(path: str | Path):
         raise DataError(path, f"image is truncated or corrupt ({exc})") from None
 
 
+MAX_SINC_PHASES = 1000
+"""torchaudio builds one sinc kernel per output phase (target_sr / gcd): 8000 for TESS's 24,414 Hz -> 16 kHz, about
+10 s per clip on a CPU. Beyond this many phases, resample() uses scipy's polyphase FIR instead (also band-limited)."""
+
+
 def resample(wave: torch.Tensor, orig_sr: int, target_sr: int) -> torch.Tensor:
-    """Band-limited sinc resampling (torchaudio) along the last dimension."""
+    """Band-limited sinc resampling (torchaudio) along the last dimension; polyphase FIR (scipy.signal.resample_poly)
+    for rate pairs whose sinc kernel bank would exceed :data:`MAX_SINC_PHASES`."""
     if orig_sr == target_sr:
         return wave
+    g = math.gcd(orig_sr, target_sr)
+    if target_sr // g > MAX_SINC_PHASES:
+        from scipy.signal import resample_poly
+
+        out = resample_poly(wave.double().numpy(), target_sr // g, orig_sr // g, axis=-1)
+        return torch.from_numpy(out).to(wave.dtype)
     import torchaudio.functional as AF
 
     return AF.resample(wave, orig_sr, target_sr)
