@@ -1,0 +1,170 @@
+"""The BAH A/H recognizer: learning, zoo.load round trip, feature cache, files, recipe, personalisation, zero-shot."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import Subset
+
+import zoo
+from zoo.data.collate import pad_collate
+from zoo.data.datasets.bah import SAMPLE_ROOT, BAHReader
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def bah_reader(tmp_path_factory):
+    """The embedded BAH sample, read small and fast (whole frames as faces, 32 px, at most 6 frames at 5 fps)."""
+    return BAHReader(None, face_detector="full_frame", face_size=32, fps=5.0, max_frames=6,
+                     cache_dir=str(tmp_path_factory.mktemp("bah_cache")))
+
+
+@pytest.fixture(scope="module")
+def train_batch(bah_reader):
+    ds = bah_reader.dataset("train")
+    return pad_collate([ds[i] for i in range(len(ds))])
+
+
+def test_tiny_model_fits_the_sample_training_set(train_batch):
+    torch.manual_seed(0)
+    model = zoo.create("bah_ah", "tiny", fusion="jmt", lr=3e-3)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(12):
+        out = model(train_batch)
+        loss = model.losses(out, train_batch)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.4 * losses[0]
+    model.eval()
+    with torch.no_grad():
+        out = model(train_batch)
+    assert (out["video_logits"].argmax(-1) == train_batch["label"]).float().mean() >= 0.9
+    frames = train_batch["frame_labels"] >= 0
+    assert (out["frame_logits"].argmax(-1)[frames] == train_batch["frame_labels"][frames]).float().mean() >= 0.85
+
+
+def test_zoo_load_round_trip_gives_identical_outputs(tmp_path, train_batch):
+    torch.manual_seed(1)
+    model = zoo.create("bah_ah", "tiny", fusion="can", modalities=["audio", "visual", "text"]).eval()
+    card = zoo.save_pretrained(model, tmp_path / "ckpt", metrics=[])
+    loaded = zoo.load(tmp_path / "ckpt")
+    assert card["labels"] == ["No A-H", "With A-H"]
+    with torch.no_grad():
+        a, b = model(train_batch), loaded(train_batch)
+    for key in ("frame_logits", "video_logits"):
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+    assert loaded.hparams.modalities == ["audio", "visual", "text"]
+
+
+def test_frozen_encoder_features_are_cached_on_disk(tmp_path, train_batch):
+    torch.manual_seed(2)
+    model = zoo.create("bah_ah", "tiny", freeze_visual=True, freeze_text=True,
+                       feature_cache_dir=str(tmp_path / "features")).eval()
+    with torch.no_grad():
+        first = model(train_batch)["video_logits"]
+        cache = model.encoders["visual"].cache
+        assert cache.misses == 2 * 12 and cache.hits == 0  # visual + text, 12 videos; audio is trained
+        second = model(train_batch)["video_logits"]
+    assert cache.hits == 2 * 12
+    torch.testing.assert_close(first, second)
+    assert len(list((tmp_path / "features").glob("*.safetensors"))) == 24
+    model.train()
+    assert not model.encoders["visual"].encoder.training and model.encoders["audio"].encoder.training
+
+
+def test_predict_files_returns_named_video_and_frame_predictions(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "cache"))
+    video = tmp_path / "answer.mp4"
+    video.write_bytes(next(SAMPLE_ROOT.glob("Videos/90007/Visite_1/*Question_2*.mp4")).read_bytes())
+    video.with_suffix(".txt").write_text("Um, I want to, but I don't know.", encoding="utf-8")
+    model = zoo.create("bah_ah", "tiny")  # MTCNN face detection, as in training on the sample
+    (pred,) = model.predict_files([video])
+    assert pred["label"] in ("No A-H", "With A-H") and 0 <= pred["ah_probability"] <= 1
+    assert len(pred["frame_ah_probability"]) == 15  # 3 s at 5 fps
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    with pytest.raises(zoo.DataError, match="broken.mp4"):
+        model.predict_files([broken])
+
+
+def test_recipe_runs_with_lightning_cli(tmp_path, monkeypatch):
+    from zoo.cli import run_lightning_cli
+
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "cache"))
+    run_lightning_cli(["fit", "--config", str(REPO / "recipes/bah_ah.yaml"), "--trainer.fast_dev_run=1",
+                       f"--trainer.default_root_dir={tmp_path}", "--data.reader.init_args.face_detector=full_frame",
+                       "--data.reader.init_args.max_frames=4"])
+
+
+def test_personalisation_reports_mean_and_std_over_participants(bah_reader):
+    from zoo.personalize.bah import METHODS, AdaptConfig, personalise
+
+    torch.manual_seed(3)
+    model = zoo.create("bah_ah", "tiny", modalities=["visual", "audio"], fusion="lfan")
+    source = Subset(bah_reader.dataset("train"), range(2))
+    targets = bah_reader.participants("test")
+    assert list(targets) == ["90007", "90008"]
+    results = personalise(model, source, targets, cfg=AdaptConfig(steps=1, batch_size=2, lr=1e-3))
+    assert list(results) == list(METHODS)
+    for method, result in results.items():
+        assert set(result["participants"]) == {"90007", "90008"}
+        mean, std = result["summary"]["frame"]["avgf1"]
+        per = [r["frame"]["avgf1"] for r in result["participants"].values()]
+        assert mean == pytest.approx(np.mean(per)) and std == pytest.approx(np.std(per))
+        assert {"acc", "wf1", "f1_pos", "f1_neg"} <= set(result["summary"]["video"])
+    adapted_params = results["shot"]["participants"]["90007"]
+    assert adapted_params["video"]["confusion"].shape == (2, 2)
+    # personalisation works on copies: the source model is untouched
+    assert all(p.requires_grad for p in model.video_head.parameters())
+
+
+def test_zero_shot_prompts_are_the_published_ones():
+    from zoo.zeroshot.bah import build_prompt, map_response
+
+    base = ("Classify the emotion in the video as either 'Non-Ambivalent' or 'Ambivalent'.\n"
+            "Respond with only one word: ")
+    d1 = ("Definition: Ambivalence is the state of having contradictory or conflicting feelings or attitudes towards "
+          "something or someone simultaneously.")
+    d2 = ("Definition: Ambivalence and Hesitancy is understood as the simultaneous experience of desires for change "
+          "and against change.")
+    assert build_prompt("s") == base
+    assert build_prompt("d1") == d1 + base
+    assert build_prompt("d2") == d2 + base
+    assert build_prompt("td2", "I want to, but, no") == "Video transcript: I want to, but, no. " + d2 + base
+    assert build_prompt("td1", "x") == "Video transcript: x. " + d1 + base
+    assert map_response("Non-Ambivalent") == 0
+    assert map_response("ASSISTANT: Non-Ambivalent") == 0
+    assert map_response("Ambivalent") == 1
+    assert map_response("non-ambivalent") == 1  # the release compares exactly
+    assert map_response("I cannot tell") == 1
+    with pytest.raises(ValueError, match="unknown prompt flag"):
+        build_prompt("td3")
+
+
+def test_open_clip_zero_shot_runs_per_frame_on_sample_videos(tmp_path):
+    import json
+
+    import open_clip
+
+    from zoo.data.datasets.bah import parse_split_file
+    from zoo.zeroshot.bah import OpenCLIPZeroShot, evaluate_split
+
+    config = {"embed_dim": 16,
+              "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
+              "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+    (tmp_path / "bah-tiny-clip.json").write_text(json.dumps(config))
+    open_clip.add_model_config(tmp_path)
+    torch.manual_seed(0)
+    runner = OpenCLIPZeroShot("bah-tiny-clip", pretrained=None, flag="td1", num_frames=4)
+    rows = parse_split_file(SAMPLE_ROOT / "dataset-splits/video-level/BAH_DB/split-0/test.txt")
+    result = evaluate_split(runner, SAMPLE_ROOT, rows)
+    assert len(result["predictions"]) == len(rows) and not result["skipped"]
+    assert set(result["perfs"]) >= {"avgf1", "wf1", "acc", "ap_pos", "confusion"}
+    one = runner.predict(SAMPLE_ROOT / rows[0].path, rows[0].transcript)
+    assert len(one.frame_prob_ah) == 4 and one.response in ("Non-Ambivalent", "Ambivalent")

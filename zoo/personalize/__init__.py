@@ -1,0 +1,1 @@
+"""Per-subject adaptation (personalisation) of trained zoo models."""

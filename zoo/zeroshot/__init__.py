@@ -1,0 +1,1 @@
+"""Zero-shot predictors built on pretrained vision-language models."""
