@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -220,3 +221,42 @@ def test_special_tokens_are_registered(model):
     for token in PLACEHOLDERS:
         ids = model.tokenizer(token, add_special_tokens=False)["input_ids"]
         assert ids == [model.placeholder_ids[token]]
+
+
+def test_local_weight_files_and_folders_load(tmp_path):
+    """The offline loading paths: an open_clip checkpoint file, a transformers speech folder, a causal-LM folder."""
+    import open_clip
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
+
+    from zoo.models.affectgpt import TINY_AUDIO, TINY_LLM, TINY_VISION, byte_tokenizer
+
+    cfg = {"embed_dim": 32, "vision_cfg": TINY_VISION,
+           "text_cfg": {"context_length": 8, "vocab_size": 64, "width": 32, "heads": 2, "layers": 1}}
+    (tmp_path / "zoo-test-vit.json").write_text(json.dumps(cfg), encoding="utf-8")
+    open_clip.add_model_config(tmp_path / "zoo-test-vit.json")
+    clip = open_clip.create_model("zoo-test-vit")
+    torch.save(clip.state_dict(), tmp_path / "vit.pt")
+    audio_cfg = dict(TINY_AUDIO)
+    speech = AutoModel.from_config(AutoConfig.for_model(audio_cfg.pop("model_type"), **audio_cfg))
+    speech.save_pretrained(tmp_path / "speech")
+    llm_cfg = dict(TINY_LLM)
+    lm = AutoModelForCausalLM.from_config(AutoConfig.for_model(llm_cfg.pop("model_type"), **llm_cfg))
+    lm.save_pretrained(tmp_path / "llm")
+    tok = byte_tokenizer()
+    tok.save_pretrained(tmp_path / "llm")
+    m = AffectGPT(visual="zoo-test-vit", visual_weights=str(tmp_path / "vit.pt"),
+                  audio_encoder=str(tmp_path / "speech"), llm=str(tmp_path / "llm"), image_size=32)
+    assert torch.equal(m.visual_encoder.tower.conv1.weight, clip.visual.conv1.weight)
+    assert torch.equal(m.audio_encoder.model.encoder.layers[0].attention.q_proj.weight,
+                       speech.encoder.layers[0].attention.q_proj.weight)
+    base = m.llm.get_base_model()
+    assert torch.equal(base.model.layers[0].mlp.up_proj.base_layer.weight, lm.model.layers[0].mlp.up_proj.weight)
+    out = m({"face_features": torch.randn(1, 8, 32), "audio_features": torch.randn(1, 8, 32), "subtitle": ["hi"],
+             "reason": [""], "labels": [["happy"]]})
+    assert torch.isfinite(out["lm_loss"])
+    assert m.hparams.audio_config["model_type"] == "hubert"
+    zoo.save_pretrained(m, tmp_path / "ckpt")
+    shutil.rmtree(tmp_path / "speech")  # the checkpoint alone rebuilds the speech encoder
+    again = zoo.load(tmp_path / "ckpt")
+    assert torch.equal(again.audio_encoder.model.encoder.layers[0].attention.q_proj.weight,
+                       speech.encoder.layers[0].attention.q_proj.weight)

@@ -200,6 +200,11 @@ class AffectGPT(AffectModule):
         eval_generate / max_new_tokens: generate label lists in val/test for the OV-MER metric.
         feature_cache_dir: write encoder features here (read by ``MERReader(feature_cache=...)``).
         lr / weight_decay: AdamW.
+
+    ``zoo.load`` rebuilds from the hyperparameters: ``visual_weights`` and ``audio_encoder`` are cleared (the random
+    init from ``visual`` / ``audio_config``, which is filled from the folder's config, is then replaced by the
+    checkpoint's tensors), while an ``llm`` folder is re-read for its tokenizer and architecture, so it must exist
+    at the same path; its weights then come from the checkpoint.
     """
 
     pretrained_hparams = ("visual_weights", "audio_encoder")
@@ -240,6 +245,10 @@ class AffectGPT(AffectModule):
         torch.manual_seed(seed)
         self.visual_encoder = VisualEncoder(visual, visual_weights, vision_cfg, visual_dim).requires_grad_(False)
         self.audio_encoder = SpeechEncoder(audio_encoder, audio_config, audio_normalize).requires_grad_(False)
+        if audio_encoder and not audio_config:  # so that zoo.load can rebuild the architecture without the folder
+            cfg = self.audio_encoder.model.config.to_dict()
+            self.hparams.audio_config = {k: v for k, v in cfg.items()
+                                         if k not in ("architectures", "transformers_version", "_name_or_path")}
         self.tokenizer, self.llm = self._build_llm(llm, llm_config)
         width = int(self.llm.config.hidden_size)
         dv, da = self.visual_encoder.dim, self.audio_encoder.dim
