@@ -1,0 +1,1 @@
+"""Instruction-style evaluation of affect models (EmoLLMs / AEB): answer parsing, prompting harness, LoRA tuning."""
