@@ -57,3 +57,17 @@ def test_a_corrupt_clip_is_a_data_error_naming_it(tmp_path):
     bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
     with pytest.raises(DataError, match="broken.wav"):
         load_clips([bad])
+
+
+def test_odd_sample_rates_are_resampled_quickly_and_band_limited(tmp_path):
+    """TESS is 24,414 Hz: torchaudio would build 8000 sinc phases; media.resample uses a polyphase FIR instead."""
+    import time
+
+    t = np.arange(int(2.0 * 24414)) / 24414
+    sf.write(tmp_path / "tone.wav", (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 24414)
+    start = time.perf_counter()
+    (wave,) = load_clips([tmp_path / "tone.wav"])
+    assert time.perf_counter() - start < 5.0
+    assert abs(wave.numel() - 32000) <= 1
+    spectrum = np.abs(np.fft.rfft(wave.numpy()))
+    assert np.argmax(spectrum) * 16000 / wave.numel() == pytest.approx(440, abs=1)

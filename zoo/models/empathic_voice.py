@@ -163,8 +163,8 @@ class EmpathicVoiceModel(AffectModule):
 
     def preprocessing(self) -> dict[str, Any]:
         return {"sample_rate": SAMPLE_RATE, "mono": True, "chunk_seconds": self.frontend.chunk_seconds,
-                "pad": "zeros to chunk_seconds, trim longer clips", "log_mel": "whisper", "n_mels": self.frontend.n_mels,
-                "n_fft": 400, "hop_length": HOP_LENGTH}
+                "pad": "zeros to chunk_seconds, trim longer clips", "log_mel": "whisper",
+                "n_mels": self.frontend.n_mels, "n_fft": 400, "hop_length": HOP_LENGTH}
 
     def load_inputs(self, paths: Sequence[str | Path]) -> dict[str, Any]:
         clips = load_clips(paths, max_seconds=self.frontend.chunk_seconds)

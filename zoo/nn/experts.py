@@ -4,7 +4,7 @@
 One expert per emotion dimension, as in the released model cards::
 
     FullEmbeddingMLP:    x [T, D] -> flatten (T*D = 1500*768 = 1,152,000) -> proj: Linear(T*D -> P)
-                         -> ReLU -> Dropout(d0) -> [Linear -> ReLU -> Dropout(d_i)] for each hidden width -> Linear(-> 1)
+                         -> ReLU -> Dropout(d0) -> [Linear -> ReLU -> Dropout(d_i)] per hidden width -> Linear(-> 1)
     PooledEmbeddingMLP:  x [T, D] -> concat(mean, min, max, std over T) (4*D = 3072) -> the same proj + MLP
 
 Small: P=64, hidden (64, 32, 16); Large: P=128, hidden (128, 64, 32); dropouts (0.0, 0.1, 0.1, 0.1).
