@@ -1,5 +1,6 @@
-"""Emotion-intensity metrics for EmoNet-Voice-style benchmarks (Schuhmann et al. 2025, Sec. 6: correlation with
-the experts' perceived intensity, per emotion and macro-averaged, and high- vs low-arousal emotions).
+"""Emotion-intensity metrics for EmoNet-Voice-style benchmarks (Schuhmann et al. 2025, benchmark evaluation:
+correlation with the experts' perceived intensity, per emotion and macro-averaged, and high- vs low-arousal
+emotions).
 
 Inputs are ``preds`` / ``target`` ``[N, K]`` with a boolean ``mask`` ``[N, K]`` (True where clip n was rated on
 dimension k; each EmoNet-Voice Bench clip is rated on the emotion it was generated for). Per dimension, over its

@@ -1,6 +1,6 @@
 """Empathic-Insight-Voice: a frozen Whisper encoder and one regression expert per emotion dimension (Schuhmann et
-al., "EmoNet-Voice: A Fine-Grained, Expert-Verified Benchmark for Speech Emotion Detection", 2025, Sec. 5; the
-released Empathic-Insight-Voice-Small / -Large model cards).
+al., "EmoNet-Voice: A Fine-Grained, Expert-Verified Benchmark for Speech Emotion Detection", 2025, the Empathic
+Insight models; the released Empathic-Insight-Voice-Small / -Large model cards).
 
 Pipeline::
 
@@ -81,7 +81,9 @@ class EmpathicVoiceModel(AffectModule):
         lr / weight_decay: AdamW settings (the encoder's parameters are excluded while frozen).
     """
 
-    pretrained_hparams = ("encoder_weights", "expert_weights")
+    pretrained_hparams = ("encoder_weights", "expert_weights", "feature_cache")
+    """Cleared on ``zoo.load``: the checkpoint holds the weights, and a loaded model does not write into the cache
+    folder it was trained with."""
 
     def __init__(
         self,

@@ -1,5 +1,6 @@
 """Per-dimension regression experts on Whisper encoder states (Empathic-Insight-Voice; Schuhmann et al.,
-"EmoNet-Voice: A Fine-Grained, Expert-Verified Benchmark for Speech Emotion Detection", 2025, Sec. 5).
+"EmoNet-Voice: A Fine-Grained, Expert-Verified Benchmark for Speech Emotion Detection", 2025, the Empathic Insight
+models; head shapes from the released model cards).
 
 One expert per emotion dimension, as in the released model cards::
 

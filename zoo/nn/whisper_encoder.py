@@ -1,8 +1,8 @@
 """The Whisper audio encoder (``transformers.WhisperEncoder``) with offline weights, frozen by default.
 
-Radford et al. (2022), Sec. 2.3: two 1-D convolutions (the second with stride 2) over the 80-bin log-mel, sinusoidal
-positions, a pre-LN Transformer encoder and a final LayerNorm: 3000 mel frames -> 1500 states of width ``d_model``
-(768 for Whisper small). Empathic-Insight-Voice reads ``last_hidden_state`` of a fine-tuned Whisper small.
+Radford et al. (2022), Sec. 2.2 "Model": two 1-D convolutions (the second with stride 2) over the 80-bin log-mel,
+sinusoidal positions, a pre-LN Transformer encoder and a final LayerNorm: 3000 mel frames -> 1500 states of width
+``d_model`` (768 for Whisper small). Empathic-Insight-Voice reads ``last_hidden_state`` of a fine-tuned Whisper small.
 
 ``weights`` is a local folder (``config.json`` + ``model.safetensors`` / ``pytorch_model.bin`` of a
 ``WhisperForConditionalGeneration``, ``WhisperModel`` or bare encoder) or ``hf:<repo_id>`` resolved in the Hugging

@@ -1,5 +1,6 @@
-"""Reader for a local EmoNet-Voice-style intensity benchmark (Schuhmann et al. 2025, Sec. 4: each clip is rated by
-several experts on whether an emotion is *not present* (0), *mildly present* (1) or *intensely present* (2)).
+"""Reader for a local EmoNet-Voice-style intensity benchmark (Schuhmann et al. 2025, EmoNet-Voice Bench: each clip
+is rated by several experts on whether an emotion is *not present* (0), *mildly present* (1) or *intensely present*
+(2)).
 
 Expected layout (column names configurable with ``columns``)::
 
