@@ -63,9 +63,12 @@ class AffectModule(L.LightningModule):
         outputs = self(batch)
         losses = self.losses(outputs, batch)
         bs = batch_size(batch)
-        named = {f"{stage}/{k if k == 'loss' else 'loss_' + k}": v.detach() for k, v in losses.items()}
-        self.log_dict(named, prog_bar=True, batch_size=bs,
-                      on_step=stage == "train", on_epoch=True, sync_dist=stage != "train")
+        # Only the total is synchronised across processes: models may return a part only for batches that have
+        # its labels, and a collective on a key that some ranks lack would deadlock DDP.
+        for key, value in losses.items():
+            name = f"{stage}/{key if key == 'loss' else 'loss_' + key}"
+            self.log(name, value.detach(), prog_bar=key == "loss", batch_size=bs, on_step=stage == "train",
+                     on_epoch=True, sync_dist=key == "loss" and stage != "train")
         if stage != "train":
             self.update_metrics(stage, outputs, batch)
         return losses["loss"]
