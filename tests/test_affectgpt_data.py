@@ -21,7 +21,7 @@ from zoo.data.datasets.mer import (
     read_subtitles,
     uniform_indices,
 )
-from zoo.errors import ConfigError, DataError
+from zoo.errors import ConfigError, DataError, LabelError
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +97,9 @@ def test_malformed_annotations_name_the_file(tmp_path):
     short = tmp_path / "gt-eng.csv"
     short.write_text("names,emotions,subtitles,reasons\nsample_1,happy\n", encoding="utf-8")
     with pytest.raises(DataError, match="gt-eng.csv: row 2"):
+        read_emer_v1(short)
+    short.write_text("names,emotions,subtitles,reasons\nsample_1,elated,hi,reason\n", encoding="utf-8")
+    with pytest.raises(LabelError, match="gt-eng.csv: row 2: unknown MER2023 emotion 'elated'"):
         read_emer_v1(short)
     with pytest.raises(DataError, match="missing.csv"):
         read_subtitles(tmp_path / "missing.csv")

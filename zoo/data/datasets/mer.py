@@ -34,11 +34,13 @@ from torch.utils.data import Dataset
 
 from zoo.data.datamodule import Reader
 from zoo.data.media import decode_video, load_audio, load_image
-from zoo.errors import ConfigError, DataError
+from zoo.errors import ConfigError, DataError, LabelError
 from zoo.metrics.ovmer import parse_label_list
 
 SAMPLE_ROOT = Path(__file__).resolve().parents[2] / "assets" / "affectgpt_sample"
 SAMPLE_RATE = 16000
+MER2023_LABELS = ("neutral", "angry", "happy", "worried", "sad", "surprise")
+"""The discrete labels of MER2023 (and of EMER-V1's ``emotions`` column)."""
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm")
 
 
@@ -66,10 +68,14 @@ def _read_csv(path: str | Path, required: Sequence[str]) -> list[dict[str, str]]
 
 
 def read_emer_v1(path: str | Path) -> dict[str, dict[str, str]]:
-    """EMER-V1: name -> {emotion, subtitle, reason}."""
-    return {r["names"].strip(): {"emotion": r["emotions"].strip().lower(), "subtitle": r["subtitles"],
-                                 "reason": r["reasons"]}
-            for r in _read_csv(path, ("names", "emotions", "subtitles", "reasons"))}
+    """EMER-V1: name -> {emotion, subtitle, reason}; ``emotions`` must be a MER2023 discrete label."""
+    out = {}
+    for i, r in enumerate(_read_csv(path, ("names", "emotions", "subtitles", "reasons")), 2):
+        emotion = r["emotions"].strip().lower()
+        if emotion not in MER2023_LABELS:
+            raise LabelError(path, f"row {i}: unknown MER2023 emotion {emotion!r}; expected one of {MER2023_LABELS}")
+        out[r["names"].strip()] = {"emotion": emotion, "subtitle": r["subtitles"], "reason": r["reasons"]}
+    return out
 
 
 def read_emer_v2(path: str | Path) -> dict[str, dict[str, str]]:
