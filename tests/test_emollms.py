@@ -329,3 +329,24 @@ def test_semeval2018_in_aeb_format_drops_placeholder_rows(zoo_data):
     ec = semeval2018_examples(root, "E-c", "test")
     assert len(ec) == 3259 and answer_space(ec).labels == EC
     assert all(e.family == "ordinal" for e in semeval2018_examples(root, "V-oc", "dev"))
+
+
+def test_instruction_reader_defaults_to_the_generated_sample():
+    from zoo.models.instruct_lora import InstructionReader
+
+    reader = InstructionReader(None, max_length=128)
+    train, test = reader.dataset("train"), reader.dataset("test")
+    assert len(train) == 12 and len(test) == 12 and len(reader.dataset("val")) == 4
+    assert (train[0]["labels"] != -100).any()
+    assert {ex.family for ex in test.examples} == {"regression", "multilabel"}
+
+
+def test_semeval_benchmark_reports_vader_valence(zoo_data, tmp_path, monkeypatch):
+    from zoo.bench import emollms_semeval
+
+    monkeypatch.setattr(emollms_semeval, "text_affect_checkpoints", lambda: [])
+    rows = emollms_semeval.main(quick=True, out_dir=tmp_path)["rows"]
+    vader = next(r for r in rows if r["model"] == "vader")
+    assert vader["task"] == "V-reg" and vader["n"] == 100 and vader["unparseable"] == 0
+    assert 0.3 < vader["pearson"] <= 1.0
+    assert (tmp_path / "emollms_semeval.json").is_file()

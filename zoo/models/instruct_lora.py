@@ -95,13 +95,20 @@ class InstructionReader(Reader):
     """AAID / AEB files per split, tokenised for causal-LM tuning.
 
     Args:
-        train / val / test: paths (JSON lines in either format, or CSV).
+        train / val / test: paths (JSON lines in either format, or CSV); ``train=None`` uses a generated sample.
         tokenizer: tokenizer source (must match the model's).
         max_length: tokens per example.
     """
 
-    def __init__(self, train: str, val: str | None = None, test: str | None = None,
+    def __init__(self, train: str | None = None, val: str | None = None, test: str | None = None,
                  tokenizer: str = MINILM_TOKENIZER, max_length: int = 512):
+        if train is None:  # the generated sample (make_emollms_sample)
+            import tempfile
+
+            from zoo.data.datasets.emollms import make_emollms_sample
+
+            sample = make_emollms_sample(Path(tempfile.gettempdir()) / "zoo_emollms_sample")
+            train, val, test = (str(sample[s]) for s in ("train", "val", "test"))
         self.paths = {"train": train, "val": val or train, "test": test or val or train}
         self.tokenizer = load_tokenizer(tokenizer)
         self.max_length = max_length

@@ -288,3 +288,30 @@ def _score(row: dict[str, str], key: str, path: Path) -> str:
     except ValueError:
         raise DataError(f"{path} id {row.get('ID')}", f"{key} {value!r} is not a number") from None
     return value
+
+
+# -- a synthetic set in the three formats (tests, recipe defaults) --------------------------------------------------
+_SAMPLE_TEXTS = (("what a wonderful surprise, I am thrilled", "0.912", "joy, surprise"),
+                 ("I am so angry about the delay", "0.104", "anger"),
+                 ("this is fine I guess", "0.498", NO_EMOTION),
+                 ("I miss her so much, it hurts", "0.087", "sadness"),
+                 ("can't wait for the trip tomorrow", "0.803", "anticipation, joy, optimism"),
+                 ("that smell makes me sick", "0.201", "disgust"))
+
+
+def make_emollms_sample(directory: str | Path) -> dict[str, Path]:
+    """Write ``train.json`` (conversations), ``dev.json`` (conversations), ``test.json`` (instruction) and
+    ``test.csv`` with V-reg and E-c style prompts over six invented sentences; returns the paths by split."""
+    directory = Path(directory)
+    examples = []
+    for i, (text, valence, emotions) in enumerate(_SAMPLE_TEXTS):
+        examples.append(InstructionExample(f"vreg-{i}", f"{V_REG_TASK}\nText: {text}\nIntensity Score:", "", valence,
+                                           "V-reg", "regression"))
+        examples.append(InstructionExample(f"ec-{i}", f"{E_C_TASK}\nText: {text}\nThis text contains emotions:", "",
+                                           emotions, "E-c", "multilabel"))
+    paths = {"train": directory / "train.json", "val": directory / "dev.json", "test": directory / "test.json"}
+    write_conversations_jsonl(examples, paths["train"])
+    write_conversations_jsonl(examples[:4], paths["val"])
+    write_instruction_jsonl(examples, paths["test"])
+    write_instruction_csv(examples, directory / "test.csv")
+    return paths
