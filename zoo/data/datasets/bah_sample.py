@@ -17,7 +17,8 @@ import numpy as np
 
 from zoo.data.datasets.bah import SPLIT_SUBDIR
 
-AH_WORDS = ["um", "I want to, but", "I don't know", "maybe", "it's hard, honestly", "I should, but I keep putting it off"]
+AH_WORDS = ["um", "I want to, but", "I don't know", "maybe", "it's hard, honestly",
+            "I should, but I keep putting it off"]
 CALM_WORDS = ["I enjoy it", "I do it every day", "it makes me happy", "that's easy for me", "I like it a lot"]
 
 
