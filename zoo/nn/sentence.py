@@ -60,7 +60,7 @@ class SentenceEncoder(nn.Module):
         if weights:
             self.model = AutoModel.from_pretrained(str(resolve_hf_folder(weights)))
         else:
-            self.model = BertModel(BertConfig(**(config or {})), add_pooling_layer=False)
+            self.model = BertModel(BertConfig(**(config or {})))  # with the pooler, as AutoModel builds BERT
         self.num_features = int(self.model.config.hidden_size)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
