@@ -39,8 +39,9 @@ def main() -> None:
     parser.add_argument("--val-every", type=int, default=60, help="validate (and keep the best) every N steps")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--beam", type=int, default=1, help="beam size for the test-set generation metrics")
-    parser.add_argument("--test-limit", type=int, default=None, help="generation metrics on N evenly spaced test examples (perplexity and emotion accuracy always use "
-                             "the whole test split)")
+    parser.add_argument("--test-limit", type=int, default=None,
+                        help="generation metrics on N evenly spaced test examples (perplexity and emotion accuracy "
+                             "always use the whole test split)")
     parser.add_argument("--root", default=None, help="EmpatheticDialogues folder (default $ZOO_DATA/...)")
     parser.add_argument("--index-root", default=str(REPO_CHECKPOINTS), help="folder of the index.json to extend")
     parser.add_argument("--out", default=None, help="checkpoint folder (default <index-root>/<name>)")
@@ -48,8 +49,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     L.seed_everything(0)
     reader = EmpatheticDialoguesReader(args.root)
-    tokenizer_json = train_wordpiece(reader.texts("train"), vocab_size=create("empathetic_dialogue", args.preset,
-                                                                                 ).hparams.vocab_size)
+    vocab_size = create("empathetic_dialogue", args.preset).hparams.vocab_size
+    tokenizer_json = train_wordpiece(reader.texts("train"), vocab_size=vocab_size)
     model = create("empathetic_dialogue", args.preset, tokenizer_json=tokenizer_json, lr=args.lr,
                    warmup_steps=args.warmup)
     data = AffectDataModule(reader, batch_size=args.batch_size)

@@ -44,12 +44,13 @@ def _batch(model, examples):
 # -- reader ---------------------------------------------------------------------------------------------------
 def test_reader_unescapes_commas_counts_extra_fields_and_fragments(ed_root):
     reader = EmpatheticDialoguesReader(str(ed_root))
-    val_and_train = reader.conversations("valid")
+    conversations = reader.conversations("valid")
     stats = reader.stats["valid"]
     assert stats.skipped == 1 and stats.extra_fields == 5  # one spilled fragment line; rows with extra fields
     assert stats.rows == 4 * len(ED32) and stats.conversations == len(ED32)
-    assert all("_comma_" not in t for c in val_and_train for t in c.turns.values())
-    assert val_and_train[0].turns[1].startswith("i feel afraid about my") and ", it happened" in val_and_train[0].turns[1]
+    assert all("_comma_" not in t for c in conversations for t in c.turns.values())
+    opening = conversations[0].turns[1]
+    assert opening.startswith("i feel afraid about my") and ", it happened" in opening
 
 
 def test_reader_builds_listener_examples_per_conversation_with_emotion_groups(ed_root):
