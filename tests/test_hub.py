@@ -133,3 +133,14 @@ def test_failed_save_keeps_the_previous_checkpoint(trained, tmp_path, monkeypatc
         zoo.save_pretrained(model, tmp_path / "ckpt")
     assert (tmp_path / "ckpt" / "model.safetensors").read_bytes() == before
     assert [p.name for p in (tmp_path / "ckpt").iterdir() if p.name.startswith(".")] == []
+
+
+def test_shipped_sample_checkpoint_loads_by_name_and_predicts():
+    from zoo.data.datasets.emoset import EmoSetReader
+
+    assert "emoset_attribute-tiny-sample" in zoo.list_models(pretrained=True)
+    model = zoo.load("emoset_attribute-tiny-sample")
+    records = EmoSetReader(image_size=64).records("test")
+    results = model.predict_files([str(r[2]) for r in records])
+    accuracy = sum(model.labels[r[0]] == p["label"] for r, p in zip(records, results, strict=True)) / len(records)
+    assert accuracy == pytest.approx(model.card["metrics"][0]["values"]["emotion_acc"], abs=1e-3)
