@@ -6,6 +6,7 @@
     zoo predict NAME FILE [FILE ...] [--top K] [--json]                        labels and top scores per file
     zoo export CKPT OUT_DIR [--name NAME]                                      Lightning .ckpt -> zoo folder
     zoo bench BENCHMARK [--quick]                                              speed benchmarks (prints + JSON)
+    zoo annotate INPUT OUTPUT --columns COL [COL ...]                          sentiment/subjectivity/emotion columns
 """
 from __future__ import annotations
 
@@ -138,6 +139,16 @@ def cmd_bench(args: argparse.Namespace) -> None:
     run_benchmark(args.benchmark, quick=args.quick, out_dir=args.out_dir)
 
 
+def cmd_annotate(args: argparse.Namespace) -> None:
+    from zoo.annotate import AnnotateSettings, annotate_file
+
+    settings = AnnotateSettings(columns=args.columns, positive=args.positive, negative=args.negative,
+                                subjectivity_edges=tuple(args.subjectivity_edges),
+                                emotion_model=None if args.no_emotion else args.emotion_model)
+    annotate_file(args.input, args.output, settings, chunk_rows=args.chunk_rows, restart=args.restart,
+                  progress=not args.no_progress)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo", description="Affect Zoo command line",
                                      epilog="Lightning: zoo fit|validate|test|predict --config recipes/X.yaml")
@@ -165,6 +176,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out-dir", default="benchmarks/results")
     p.set_defaults(func=cmd_bench)
+    from zoo.annotate import DEFAULT_EMOTION_MODEL, DEFAULT_SUBJECTIVITY_EDGES
+
+    p = sub.add_parser("annotate", help="VADER sentiment, TextBlob subjectivity and Ekman-7 emotion for CSV/JSONL "
+                                        "text columns (streams, resumes after interruption; see zoo/annotate.py)")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("--columns", nargs="+", required=True, help="text columns (CSV header names or JSON keys)")
+    p.add_argument("--positive", type=float, default=0.05, help="VADER compound >= this is positive")
+    p.add_argument("--negative", type=float, default=-0.05, help="VADER compound <= this is negative")
+    p.add_argument("--subjectivity-edges", type=float, nargs=2, default=list(DEFAULT_SUBJECTIVITY_EDGES),
+                   metavar=("LOW", "HIGH"), help="least < LOW <= neutral < HIGH <= highly opinionated")
+    p.add_argument("--emotion-model", default=DEFAULT_EMOTION_MODEL,
+                   help="zoo checkpoint (name/folder) or local Hugging Face sequence-classifier folder")
+    p.add_argument("--no-emotion", action="store_true", help="skip the Ekman-7 emotion columns")
+    p.add_argument("--chunk-rows", type=int, default=256, help="rows per committed chunk (resume granularity)")
+    p.add_argument("--restart", action="store_true", help="ignore an interrupted run's progress and start over")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_annotate)
     return parser
 
 
