@@ -141,13 +141,13 @@ def test_lora_is_on_all_projections_and_encoders_are_frozen(model):
 
 
 def test_lora_training_step_lowers_the_loss(model, batch):
-    _, cached = batch
+    cached = {k: v[:2] for k, v in batch[1].items()}
     model.train()
     model.hparams.hybrid_description_prob = 0.0  # the label task only, so every step sees the same answers
     opt = model.configure_optimizers()
     losses = []
     try:
-        for _ in range(6):
+        for _ in range(5):
             out = model(cached)
             opt.zero_grad()
             out["lm_loss"].backward()
@@ -159,10 +159,10 @@ def test_lora_training_step_lowers_the_loss(model, batch):
 
 
 def test_generation_and_label_parsing(model, batch):
-    raw, _ = batch
+    raw = {k: v[:2] for k, v in batch[0].items()}
     model.eval()
-    results = model.generate(raw, max_new_tokens=6)
-    assert len(results) == 3 and all(isinstance(r["description"], str) for r in results)
+    results = model.generate(raw, max_new_tokens=4)
+    assert len(results) == 2 and all(isinstance(r["description"], str) for r in results)
     assert parse_generated_labels("The character's emotional state is happy, relaxed and Excited.") == [
         "happy", "relaxed", "excited"]
 
