@@ -87,3 +87,13 @@ def test_ddp_with_two_cpu_processes_runs(emoset_root, tmp_path):
                      "--model.init_args.image_size", 40, "--data.batch_size", 4, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(tmp_path.rglob("*.ckpt")), "DDP run wrote no checkpoint"
+
+
+def test_argument_errors_are_one_line(capsys):
+    from zoo.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("zoo: error: the following arguments are required") and len(err.splitlines()) == 1

@@ -97,3 +97,13 @@ def test_datamodule_and_model_vocabularies_must_agree(emoset_root):
                         enable_progress_bar=False, enable_model_summary=False)
     with pytest.raises(ConfigError, match="do not match the model's attribute_sizes"):
         trainer.fit(model, dm)
+
+
+def test_local_timm_weights_file_is_accepted(tmp_path):
+    from safetensors.torch import save_file
+
+    source = ImageBackbone("test_resnet")
+    save_file({k: v.contiguous() for k, v in source.model.state_dict().items()}, str(tmp_path / "w.safetensors"))
+    model = zoo.create("emoset_attribute", preset="tiny", backbone_weights=str(tmp_path / "w.safetensors"))
+    for key, value in source.model.state_dict().items():
+        assert torch.equal(model.backbone.model.state_dict()[key], value), key

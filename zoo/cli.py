@@ -149,10 +149,17 @@ def cmd_annotate(args: argparse.Namespace) -> None:
                   progress=not args.no_progress)
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """Bad arguments: one ``zoo: error: ...`` line (with a pointer to --help) and exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"zoo: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="zoo", description="Affect Zoo command line",
+    parser = _OneLineErrors(prog="zoo", description="Affect Zoo command line",
                                      epilog="Lightning: zoo fit|validate|test|predict --config recipes/X.yaml")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineErrors)
     p = sub.add_parser("list", help="registered models, or checkpoints with --pretrained")
     p.add_argument("pattern", nargs="?", default="*")
     p.add_argument("--pretrained", action="store_true")
