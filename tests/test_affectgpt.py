@@ -260,3 +260,18 @@ def test_local_weight_files_and_folders_load(tmp_path):
     again = zoo.load(tmp_path / "ckpt")
     assert torch.equal(again.audio_encoder.model.encoder.layers[0].attention.q_proj.weight,
                        speech.encoder.layers[0].attention.q_proj.weight)
+
+
+def test_recipe_is_the_tiny_preset_on_the_embedded_sample():
+    import yaml
+
+    from zoo.registry import get_entry
+
+    recipe = yaml.safe_load((SAMPLE_ROOT.parents[2] / "recipes" / "affectgpt.yaml").read_text(encoding="utf-8"))
+    args = recipe["model"]["init_args"]
+    preset = get_entry("affectgpt").presets["tiny"]
+    for key in ("vision_cfg", "audio_config", "llm_config", "image_size", "visual_dim", "qformer_heads"):
+        assert args[key] == preset[key], key
+    assert recipe["model"]["class_path"] == "zoo.models.affectgpt.AffectGPT"
+    assert recipe["data"]["reader"]["class_path"] == "zoo.data.datasets.mer.MERReader"
+    assert recipe["data"]["reader"]["init_args"]["root"] is None
