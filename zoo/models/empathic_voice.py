@@ -23,12 +23,12 @@ on the full flattened sequence, regression of perceived intensity. Our choices: 
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from zoo.data.collate import pad_collate
 from zoo.data.datasets.emonet_voice import emotion_dimensions
@@ -150,8 +150,6 @@ class EmpathicVoiceModel(AffectModule):
     def cache(self) -> FeatureCache | None:
         if self.hparams.feature_cache and self._cache is None:
             fingerprint = f"{self.encoder.fingerprint()}-{self.frontend.chunk_seconds:g}s"
-            import hashlib
-
             self._cache = FeatureCache(self.hparams.feature_cache, hashlib.sha256(fingerprint.encode()).hexdigest())
         return self._cache
 
@@ -232,7 +230,3 @@ class EmpathicVoiceModel(AffectModule):
 
     def extra_repr(self) -> str:
         return f"dimensions={len(self.labels)}, head={'pooled' if self.hparams.pooled else 'full'}"
-
-    def to_experts(self) -> list[nn.Module]:
-        """Every expert as a stand-alone released-layout module (copies), in label order."""
-        return [self.experts.expert(k) for k in range(len(self.labels))]
