@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "checkpoints" / NAME))
     parser.add_argument("--index", default=str(ROOT / "checkpoints"), help="folder of the index.json to update")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # one thread: two spinning OpenMP threads crawl on an oversubscribed CPU
     L.seed_everything(0)
 
     readers = [GoEmotionsReader(), EmoBankReader(), ISEARReader()]

@@ -34,7 +34,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -307,6 +307,8 @@ def annotate_file(
         raise ConfigError(f"{dst}: the output must not overwrite the input")
     if settings.emotion_model and emotion is None:
         emotion = load_emotion_model(settings.emotion_model)
+    if emotion is not None and not settings.emotion_model:
+        settings = replace(settings, emotion_model="(callable passed to annotate_file)")
 
     partial = dst.with_name(dst.name + ".partial")
     state_path = dst.with_name(dst.name + ".progress.json")
