@@ -82,3 +82,13 @@ def test_torchmetric_accumulates_batches_and_skips_ignored_frames():
     want = bah_perfs(target.reshape(-1)[keep].numpy(), flat.argmax(1), logits=flat)
     for key in ("acc", "avgf1", "wf1", "f1_pos", "f1_neg", "ap_pos", "ap_pos_standard"):
         assert float(got[key]) == pytest.approx(want[key], abs=1e-6), key
+
+
+def test_release_ap_is_zero_when_every_positive_scores_above_the_last_threshold():
+    """A quirk the release's definition has and we keep: recall never leaves 1 over thresholds 0..0.999, so the
+    (recall, precision) curve has no width and its area is 0, while the standard AP is 1."""
+    target, probs = np.array([1, 1, 0]), np.array([0.9995, 0.9999, 0.0001])
+    p = bah_perfs(target, (probs > 0.5).astype(int), probs=probs)
+    assert p["avgf1"] == 1.0
+    assert p["ap_pos"] == 0.0 == _release_style_ap(probs, target)
+    assert p["ap_pos_standard"] == 1.0
