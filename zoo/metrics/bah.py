@@ -9,6 +9,9 @@ Class 1 is the presence of A/H, class 0 its absence. :func:`bah_perfs` returns
   thresholding the class-1 probability at 0, 0.001, ..., 0.999 (trapezoidal rule, as ``sklearn.metrics.auc``);
 - ``ap_pos_standard``: the standard step-wise average precision (``sklearn.metrics.average_precision_score``).
 
+The release's AP integrates only over the recall range the thresholds reach: when every positive scores at least
+0.999, recall never leaves 1 and the area is 0 (the standard AP is then 1). We keep that definition for comparability.
+
 Unlike the release script, both classes are always scored (``labels=[0, 1]``), so a split where one class is never
 predicted or absent gets F1 0 for that class instead of an assertion error.
 """
