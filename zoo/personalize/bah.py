@@ -153,3 +153,48 @@ def personalise(model, source: Dataset, targets: dict[str, Dataset], methods=MET
             per[pid] = evaluate(adapted, target, cfg.batch_size)
         results[method] = {"participants": per, "summary": summarise(per)}
     return results
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """``python -m zoo.personalize.bah CHECKPOINT [--root BAH_DB] [--steps N] [--out results.json]``: personalise a
+    trained ``bah_ah`` checkpoint (zoo folder or Lightning ``.ckpt``) to every participant of the target split and
+    print mean +/- std over participants per method."""
+    import argparse
+    import json
+
+    import zoo
+    from zoo.data.datasets.bah import BAHReader
+    from zoo.io import write_text_atomic
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("checkpoint")
+    parser.add_argument("--root", default=None, help="BAH release folder (default: the embedded sample)")
+    parser.add_argument("--source-split", default="train")
+    parser.add_argument("--target-split", default="test")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS))
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--max-frames", type=int, default=64)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    model = zoo.load(args.checkpoint)
+    hp = model.hparams
+    reader = BAHReader(args.root, fps=hp.fps, max_frames=args.max_frames, face_size=hp.face_size,
+                       face_detector=hp.face_detector, tokenizer=hp.tokenizer if "text" in hp.modalities else None)
+    cfg = AdaptConfig(steps=args.steps, lr=args.lr, batch_size=args.batch_size)
+    results = personalise(model, reader.dataset(args.source_split, train=True), reader.participants(args.target_split),
+                          args.methods, cfg)
+    for method, result in results.items():
+        line = ", ".join(f"{level} AVGF1 {s['avgf1'][0]:.4f} +/- {s['avgf1'][1]:.4f}"
+                         for level, s in result["summary"].items())
+        print(f"{method:12s} {line}  ({len(result['participants'])} participants)")
+    if args.out:
+        def plain(x):
+            return x.tolist() if isinstance(x, np.ndarray) else x
+        write_text_atomic(args.out, json.dumps(results, default=plain, indent=1) + "\n")
+    return results
+
+
+if __name__ == "__main__":
+    main()
