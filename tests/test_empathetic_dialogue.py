@@ -233,3 +233,24 @@ def test_real_data_reader_recovers_every_conversation(zoo_data):
     conversations = reader.conversations("test")
     assert reader.stats["test"].rows >= 10943 and len(conversations) >= 2542
     assert {c.emotion for c in conversations} == set(ED32.labels)
+
+
+def test_recipe_fits_on_the_embedded_sample_and_trains_its_tokenizer(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    code = zoo_main(["fit", "--config", str(root / "recipes/empathetic_dialogue.yaml"),
+                     "--data.reader.init_args.root", str(root / "zoo/assets/empathetic_dialogues_sample"),
+                     "--trainer.max_steps", "2", "--trainer.limit_val_batches", "1",
+                     "--trainer.default_root_dir", str(tmp_path)])
+    assert code == 0
+    ckpt = next(tmp_path.rglob("*.ckpt"))
+    model = zoo.load(ckpt)
+    assert model.tokenizer.vocab_size > 50 and model.tokenizer.encode_batch(["i feel sad"])[0]
+
+
+def test_shipped_checkpoint_detects_emotion_and_replies():
+    if "empathetic_dialogue_txl_ed" not in zoo.list_models(pretrained=True):
+        pytest.skip("checkpoint empathetic_dialogue_txl_ed is not indexed")
+    model = zoo.load("empathetic_dialogue_txl_ed")
+    assert model.card["metrics"][0]["split"] == "test" and "bleu4" in model.card["metrics"][0]["values"]
+    [result] = model.predict_files([json.dumps(["I got promoted at work today!"])])
+    assert result["label"] in ED32.labels and result["response"].strip()
