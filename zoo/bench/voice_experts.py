@@ -4,12 +4,14 @@
    projection GEMM + grouped MLP matmuls) against the released inference loop (K separate ``FullEmbeddingMLP``
    modules called in turn; they view the bank's tensors, so both read the same weights). Time per batch is the
    median over repetitions (``speedup_best_of`` compares the fastest repetitions, less sensitive to other jobs on
-   a shared CPU), at 1 and 2 threads; peak memory is measured in a fresh process per variant (peak RSS during the
-   forward passes minus the RSS before them, i.e. memory on top of weights and inputs; plus the total peak RSS).
+   a shared CPU), at 1 and 2 threads; peak memory is measured in a fresh process per variant: the RSS watermark is
+   reset after setup, and the peak during the forward passes minus the RSS before them is the memory on top of
+   weights and inputs (the total peak RSS is reported too).
    Outputs are compared (max abs difference).
 2. End to end on real speech (RAVDESS + TESS from ``$ZOO_DATA`` when present, else the embedded synthetic sample):
    decode -> 16 kHz -> log-mel -> Whisper encoder -> experts, timed per stage, then the same clips through the model
-   with a feature cache, first cold (computes and writes states) then warm (reads them; audio is still decoded).
+   with a feature cache, first cold (computes and writes states) then warm (reads them; audio is still decoded),
+   after one untimed warm-up batch.
    Encoders are randomly initialised (speed does not depend on the weights).
 
 At ``paper`` size one expert's projection is 1,152,000 x 64 floats (295 MB), so 40 experts need 11.8 GB; the paper
@@ -21,7 +23,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import resource
 import statistics
 import tempfile
 import time
@@ -43,8 +44,16 @@ def _rss_mb() -> float:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _reset_peak() -> None:
+    """Restart the peak-RSS watermark (Linux ``clear_refs`` 5), so setup transients do not count."""
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+
+
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with open("/proc/self/status") as handle:
+        line = next(line for line in handle if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
 
 
 def _build(size: dict, experts: int, batch: int):
@@ -69,6 +78,7 @@ def _measure(variant: str, size: dict, experts: int, batch: int, reps: int, thre
     torch.set_num_threads(threads)
     bank, modules, states = _build(size, experts, batch)
     with torch.inference_mode():
+        _reset_peak()
         before = _rss_mb()
         _run(variant, bank, modules, states)  # warm-up
         times = []
@@ -144,6 +154,7 @@ def end_to_end_rows(quick: bool) -> tuple[list[dict[str, Any]], str]:
             stages = {"decode": 0.0, "frontend": 0.0, "encoder": 0.0, "experts": 0.0}
             cold = warm = 0.0
             with torch.inference_mode():
+                model.experts(model.encoder(model.frontend.from_batch(model.load_inputs(files[:8]))))  # warm-up
                 for start in range(0, len(files), 8):
                     chunk = files[start:start + 8]
                     batch, t = _timed(model.load_inputs, chunk)
