@@ -72,3 +72,21 @@ def test_ccc_accumulates_over_batches_exactly():
         metric.update(x[i : i + 30], y[i : i + 30])
     assert float(metric.compute()) == pytest.approx(float(whole), abs=1e-6)
     assert float(ConcordanceCorrelation()(x, x)) == pytest.approx(1.0)
+
+
+def test_log_metrics_accepts_one_collection_or_a_dict_of_them():
+    from torch import nn
+
+    from zoo.models.base import AffectModule
+
+    logged = []
+
+    class Probe(AffectModule):
+        def log_dict(self, metrics, **kwargs):
+            logged.extend(metrics)
+
+    probe = Probe()
+    probe.log_metrics("val", classification_metrics(3), bs=4)
+    probe.log_metrics("val", nn.ModuleDict({"emotion": classification_metrics(3)}), bs=4)
+    assert logged[:4] == ["val/acc", "val/f1_macro", "val/f1_weighted", "val/uar"]
+    assert logged[4:] == ["val/emotion_acc", "val/emotion_f1_macro", "val/emotion_f1_weighted", "val/emotion_uar"]

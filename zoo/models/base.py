@@ -53,7 +53,8 @@ class AffectModule(L.LightningModule):
     def log_metrics(self, stage: str, collection: MetricCollection | dict[str, MetricCollection],
                     bs: int) -> None:
         """Log metric objects so that Lightning computes them over the epoch (and across processes)."""
-        items = collection.items() if isinstance(collection, dict | nn.ModuleDict) else [("", collection)]
+        # MetricCollection is itself a ModuleDict: test for it first.
+        items = [("", collection)] if isinstance(collection, MetricCollection) else collection.items()
         for name, coll in items:
             prefix = f"{stage}/{name}_" if name else f"{stage}/"
             self.log_dict({f"{prefix}{k}": m for k, m in coll.items()}, on_step=False, on_epoch=True,
