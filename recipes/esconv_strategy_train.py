@@ -90,7 +90,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.root:
         sys.exit("set ZOO_DATA (or --root) to the folder holding esconv/")
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # one thread: on a shared, oversubscribed CPU two OpenMP threads spin-wait
     reader = ESConvStrategyReader(args.root, max_turns=12)
     base = create("esconv_strategy", "paper")
     store = EmbeddingStore(base, ROOT / args.cache)
