@@ -239,3 +239,11 @@ def test_real_esconv_split_sizes(zoo_data):
     assert [len(reader.conversations[s]) for s in ("train", "val", "test")] == [910, 195, 195]
     counts = np.bincount([s.strategy for s in reader.dataset("train").samples], minlength=8)
     assert counts[ESCONV8.index("Question")] == 2622  # SOURCE.txt's verified count
+
+
+def test_shipped_checkpoint_loads_with_its_test_metrics():
+    model = load("esconv_strategy_minilm")
+    shipped = [m for m in model.card["metrics"] if m["shipped"] and m["split"] == "test"]
+    assert len(shipped) == 1 and shipped[0]["samples"] == 2895
+    assert 0 < shipped[0]["proficiency_macro_f1"] < 1 and shipped[0]["preference_bias"] >= 0
+    assert not any(k.startswith("encoder.") for k in model.state_dict())
