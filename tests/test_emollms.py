@@ -350,3 +350,16 @@ def test_semeval_benchmark_reports_vader_valence(zoo_data, tmp_path, monkeypatch
     assert vader["task"] == "V-reg" and vader["n"] == 100 and vader["unparseable"] == 0
     assert 0.3 < vader["pearson"] <= 1.0
     assert (tmp_path / "emollms_semeval.json").is_file()
+
+
+def test_harness_command_line_on_a_local_model_folder(tiny_lora, tmp_path):
+    from zoo.instruct.harness import main
+
+    folder = tmp_path / "tiny-llama"
+    tiny_lora.lm.get_base_model().save_pretrained(folder)
+    tiny_lora.tokenizer.save_pretrained(folder)
+    data = write_instruction_jsonl(make_examples()[:3], tmp_path / "ei.json")
+    report = main(["--data", str(data), "--causal-lm", str(folder), "--max-new-tokens", "2", "--negative-prompt",
+                   "2", "--out", str(tmp_path / "report.json")])
+    assert report["transform"] == "NP02" and report["tasks"]["ei"]["n"] == 3
+    assert json.loads((tmp_path / "report.json").read_text())["tasks"]["ei"]["family"] == "regression"

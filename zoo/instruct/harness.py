@@ -229,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     examples = []
     for path in args.data:
-        loaded = read_instructions(path, task=args.task or None)
+        loaded = read_instructions(path, task=args.task or Path(path).stem)
         examples += loaded[: args.limit] if args.limit else loaded
     if args.causal_lm:
         answerer: Answerer = CausalLMAnswerer(args.causal_lm, sampling=args.sampling,
