@@ -244,6 +244,14 @@ def test_recipe_runs_with_lightning_cli(tmp_path, monkeypatch):
     assert rc == 0
 
 
+def test_shipped_checkpoint_loads_offline_and_reads_emotions():
+    model = zoo.load("text_affect-minilm-goemotions-emobank-isear")
+    assert model.external_encoder and model.card["parameters"] < 1_000_000  # heads only
+    out = model.predict_texts(["I am so happy and grateful today!", "I am terrified of what comes next."])
+    assert out[0]["goemotions_ekman"]["label"] == "joy" and out[1]["goemotions_ekman"]["label"] == "fear"
+    assert out[0]["emobank_vad"]["valence"] > out[1]["emobank_vad"]["valence"]
+
+
 def test_real_datasets_have_expected_sizes(zoo_data):
     assert len(GoEmotionsReader(str(zoo_data / "goemotions")).samples("test")) == 5427
     assert len(EmoBankReader(str(zoo_data / "emobank")).samples("train")) == 8062

@@ -33,7 +33,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics import MetricCollection
 
 from zoo.data.datasets.text_tasks import TextTask
 from zoo.errors import CheckpointError, ConfigError, DataError
