@@ -223,3 +223,16 @@ def test_pretrained_text_encoder_checkpoint_rebuilds_without_the_package_path(tm
     with torch.no_grad():
         torch.testing.assert_close(model(train_batch)["video_logits"], loaded(train_batch)["video_logits"],
                                    rtol=0, atol=0)
+
+
+def test_paper_preset_has_the_published_encoder_sizes(train_batch):
+    model = zoo.create("bah_ah", "paper").eval()
+    assert model.encoders["visual"].encoder.num_features == 2048  # ResNet-50
+    assert model.encoders["text"].encoder.num_features == 384  # all-MiniLM-L6-v2, packaged weights
+    assert model.encoders["visual"].frozen and model.encoders["text"].frozen
+    assert not model.encoders["audio"].frozen
+    assert model.hparams.tcn_kernel == 5 and model.hparams.modal_dim == 32 and model.hparams.heads == 2
+    one = {k: v[:1] if isinstance(v, torch.Tensor | list) else v for k, v in train_batch.items()}
+    with torch.no_grad():
+        out = model(one)
+    assert out["frame_logits"].shape[-1] == 2 and out["video_logits"].shape == (1, 2)
