@@ -53,10 +53,12 @@ def main(quick: bool = False, out_dir: Path = Path("benchmarks/results")) -> dic
     if quick:
         data = {task: _per_task_head(examples, 100) for task, examples in data.items()}
     runs: list[tuple[Any, list[InstructionExample]]] = [(VaderValenceAnswerer(), data["V-reg"])]
+    weights: dict[str, str] = {}
     for name in text_affect_checkpoints():
         from zoo.hub import load
 
         model = load(name)
+        weights[name] = model.card.get("weights", {}).get("sha256", "")
         runs.append((ZooTextAnswerer(model, semeval_formatter(), name=name),
                      [ex for task in TASKS for ex in data[task]]))
     rows = []
@@ -71,7 +73,7 @@ def main(quick: bool = False, out_dir: Path = Path("benchmarks/results")) -> dic
         print(f"{answerer.name}: {len(examples)} examples in {elapsed:.1f} s")
     write_results(out_dir, "emollms_semeval", rows, extra={
         "data": "SemEval-2018 Task 1 English test-gold, 'mystery' placeholder rows removed, AEB prompts",
-        "quick": quick, "note": "zoo text models answer zero-shot through a fixed label/score mapping"})
+        "quick": quick, "checkpoint_sha256": weights, "note": "zoo text models answer zero-shot through a fixed label/score mapping"})
     return {"rows": rows}
 
 
