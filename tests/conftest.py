@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+if os.environ.get("ZOO_DATA"):  # CI passes a relative path; tests that change directory need it absolute
+    os.environ["ZOO_DATA"] = str(Path(os.environ["ZOO_DATA"]).resolve())
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 torch.set_num_threads(min(2, os.cpu_count() or 1))

@@ -17,7 +17,7 @@ def data_root(subdir: str = "") -> Path | None:
     root = os.environ.get("ZOO_DATA")
     if not root:
         return None
-    path = Path(root) / subdir
+    path = Path(root).expanduser().resolve() / subdir
     return path if path.exists() else None
 
 
