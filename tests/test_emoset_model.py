@@ -5,7 +5,8 @@ import zoo
 from zoo.data import AffectDataModule, pad_collate
 from zoo.data.datasets.emoset import EmoSetReader
 from zoo.errors import ConfigError
-from zoo.nn.backbones import ImageBackbone, read_state_dict, resolve_weights
+from zoo.nn.backbones import ImageBackbone, resolve_weights
+from zoo.nn.state import read_state_dict
 
 
 def _batch(root, n=16, image_size=40):
@@ -74,7 +75,7 @@ def test_backbone_weights_that_do_not_fit_name_the_file(tmp_path):
 
     path = tmp_path / "wrong.safetensors"
     save_file({"conv.weight": torch.zeros(1)}, str(path))
-    with pytest.raises(zoo.CheckpointError, match=r"wrong\.safetensors: does not fit test_resnet"):
+    with pytest.raises(zoo.CheckpointError, match=r"wrong\.safetensors: weights do not fit test_resnet"):
         ImageBackbone("test_resnet", str(path))
 
 

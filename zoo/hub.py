@@ -24,6 +24,7 @@ from safetensors.torch import save_file
 
 from zoo.errors import CheckpointError, ConfigError
 from zoo.io import atomic_path, sha256_file, write_text_atomic
+from zoo.nn.state import load_state_strict
 from zoo.registry import checkpoint_index, get_entry
 
 WEIGHTS_NAME = "model.safetensors"
@@ -149,21 +150,6 @@ def _build(zoo_name: str, hparams: dict[str, Any], source: Path):
         raise CheckpointError(source, f"hyperparameters do not fit {cls.__name__}: {exc}") from None
 
 
-def _load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:
-    own = module.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise CheckpointError(source, f"weights do not match the model: missing {missing[:5]}, "
-                                      f"unexpected {unexpected[:5]}")
-    bad = [k for k in own if own[k].shape != state[k].shape]
-    if bad:
-        k = bad[0]
-        raise CheckpointError(source, f"tensor {k} has shape {tuple(state[k].shape)}, the model expects "
-                                      f"{tuple(own[k].shape)}")
-    module.load_state_dict(state, strict=True)
-
-
 def _load_safetensors(weights: Path, card: dict[str, Any] | None):
     try:
         with safe_open(str(weights), framework="pt", device="cpu") as handle:
@@ -177,7 +163,7 @@ def _load_safetensors(weights: Path, card: dict[str, Any] | None):
                                        "not a zoo checkpoint")
     hparams = json.loads(meta["hparams"]) if "hparams" in meta else (card or {}).get("hparams", {})
     module = _build(zoo_name, hparams, weights)
-    _load_state(module, state, weights)
+    load_state_strict(module, state, weights)
     return module
 
 
@@ -192,7 +178,7 @@ def _load_lightning(path: Path):
     if not zoo_name:
         raise CheckpointError(path, "Lightning checkpoint without 'zoo_model'; it was not saved by a zoo model")
     module = _build(zoo_name, dict(ckpt.get("hyper_parameters", {})), path)
-    _load_state(module, ckpt["state_dict"], path)
+    load_state_strict(module, ckpt["state_dict"], path)
     return module
 
 

@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+from zoo.errors import DataError
 
 
 @contextlib.contextmanager
@@ -41,3 +45,36 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_json(path: str | Path) -> Any:
+    """A whole JSON document; a missing, non-UTF-8, malformed or truncated file is a :class:`DataError`."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(path, "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"cannot read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(path, f"malformed or truncated JSON ({exc.msg} at line {exc.lineno} col {exc.colno})"
+                        ) from None
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSON-lines file; errors name the file and line."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"cannot read ({exc})") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path} line {n}", f"malformed JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{path} line {n}", "expected a JSON object")
+        yield n, record

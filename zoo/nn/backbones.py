@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from zoo.errors import CheckpointError, ConfigError
+from zoo.nn.state import load_state_strict, read_state_dict
 
 PACKAGED_WEIGHTS = {
     # torchvision's ImageNet-1k MobileNetV2 state dict (torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1).
@@ -45,23 +46,6 @@ def resolve_weights(weights: str) -> Path:
     if not path.is_file():
         raise CheckpointError(path, "backbone weights file not found")
     return path
-
-
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors from a safetensors file or a ``weights_only`` torch file (never an arbitrary pickle)."""
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            return load_file(str(path))
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # safetensors / torch raise several types on corrupt or foreign files
-        raise CheckpointError(path, f"weights could not be read safely ({exc})") from None
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(path, "not a state dict of tensors")
-    return state
 
 
 class ImageBackbone(nn.Module):
@@ -112,16 +96,7 @@ class ImageBackbone(nn.Module):
         state = read_state_dict(path)
         state = {k.removeprefix("module."): v for k, v in state.items()}
         state = {k: v for k, v in state.items() if not k.startswith(head_prefixes)}
-        own = self.model.state_dict()
-        missing = sorted(set(own) - set(state))
-        unexpected = sorted(set(state) - set(own))
-        if missing or unexpected:
-            raise CheckpointError(path, f"does not fit {self.name}: missing {missing[:4]}, unexpected {unexpected[:4]}")
-        bad = [k for k in own if own[k].shape != state[k].shape]
-        if bad:
-            raise CheckpointError(path, f"tensor {bad[0]} has shape {tuple(state[bad[0]].shape)}, "
-                                        f"{self.name} expects {tuple(own[bad[0]].shape)}")
-        self.model.load_state_dict(state)
+        load_state_strict(self.model, state, path, what=self.name)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images)

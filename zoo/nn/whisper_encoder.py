@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from zoo.errors import CheckpointError, ConfigError
-from zoo.nn.backbones import read_state_dict
+from zoo.nn.state import load_state_strict, read_state_dict
 
 WHISPER_SMALL = {"num_mel_bins": 80, "d_model": 768, "encoder_layers": 12, "encoder_attention_heads": 12,
                  "encoder_ffn_dim": 3072, "max_source_positions": 1500}
@@ -117,17 +117,7 @@ class WhisperAudioEncoder(nn.Module):
         if path is None:
             raise CheckpointError(folder, f"folder holds none of {list(WEIGHT_FILES)}")
         state = _encoder_state(read_state_dict(path), path)
-        own = self.encoder.state_dict()
-        missing = sorted(set(own) - set(state))
-        unexpected = sorted(set(state) - set(own))
-        if missing or unexpected:
-            raise CheckpointError(path, f"encoder weights do not fit: missing {missing[:4]}, unexpected "
-                                        f"{unexpected[:4]}")
-        bad = [k for k in own if own[k].shape != state[k].shape]
-        if bad:
-            raise CheckpointError(path, f"tensor {bad[0]} has shape {tuple(state[bad[0]].shape)}, the encoder "
-                                        f"expects {tuple(own[bad[0]].shape)}")
-        self.encoder.load_state_dict(state)
+        load_state_strict(self.encoder, state, path, what="the Whisper encoder")
 
     def train(self, mode: bool = True) -> WhisperAudioEncoder:
         super().train(mode)

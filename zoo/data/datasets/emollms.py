@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from zoo.errors import ConfigError, DataError
+from zoo.io import iter_jsonl
 from zoo.io import atomic_path
 from zoo.taxonomies import SEMEVAL_EC11
 
@@ -82,28 +83,11 @@ def _finish(ex: InstructionExample, task: str | None) -> InstructionExample:
     return ex
 
 
-def _jsonl_records(path: Path) -> Iterable[tuple[int, dict]]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(path, f"cannot read ({exc})") from None
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path} line {n}", f"malformed JSON ({exc.msg})") from None
-        if not isinstance(record, dict):
-            raise DataError(f"{path} line {n}", "expected a JSON object")
-        yield n, record
-
-
 def read_conversations_jsonl(path: str | Path, task: str | None = None) -> list[InstructionExample]:
     """AAID train/dev JSON lines (``id`` + a human/assistant ``conversations`` pair)."""
     path = Path(path)
     out = []
-    for n, record in _jsonl_records(path):
+    for n, record in iter_jsonl(path):
         turns = record.get("conversations")
         if not isinstance(turns, list) or len(turns) < 2:
             raise DataError(f"{path} line {n}", "expected 'conversations' with a human and an assistant turn")
@@ -121,7 +105,7 @@ def read_instruction_jsonl(path: str | Path, task: str | None = None) -> list[In
     """AEB test JSON lines (``instruction``, ``input``, ``output``)."""
     path = Path(path)
     out = []
-    for n, record in _jsonl_records(path):
+    for n, record in iter_jsonl(path):
         if "instruction" not in record or "output" not in record:
             raise DataError(f"{path} line {n}", "expected the keys 'instruction', 'input', 'output'")
         out.append(_finish(InstructionExample(str(record.get("id", n - 1)), str(record["instruction"]),
@@ -155,7 +139,7 @@ def read_instructions(path: str | Path, task: str | None = None) -> list[Instruc
     path = Path(path)
     if path.suffix.lower() == ".csv":
         return read_instruction_csv(path, task)
-    first = next(iter(_jsonl_records(path)), (0, {}))[1]
+    first = next(iter(iter_jsonl(path)), (0, {}))[1]
     if "conversations" in first:
         return read_conversations_jsonl(path, task)
     return read_instruction_jsonl(path, task)

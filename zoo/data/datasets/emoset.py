@@ -14,7 +14,6 @@ In 2-class mode the first four Mikels emotions are positive, the rest negative.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from zoo.data.datamodule import Reader
 from zoo.data.media import load_image
 from zoo.data.transforms import image_transform
 from zoo.errors import ConfigError, DataError, LabelError
+from zoo.io import read_json
 from zoo.taxonomies import MIKELS8, POLARITY2, Taxonomy, load_vocabulary
 
 MULTI_CLASS_ATTRIBUTES = ("brightness", "colorfulness", "scene", "facial_expression", "human_action")
@@ -36,17 +36,6 @@ ATTRIBUTE_SIZES = {"brightness": 11, "colorfulness": 11, "scene": 254, "object":
 SCALAR_ATTRIBUTES = ("brightness", "colorfulness")
 SAMPLE_ROOT = Path(__file__).resolve().parents[2] / "assets" / "emoset_sample"
 """The embedded synthetic sample set in EmoSet's layout (see :mod:`zoo.data.datasets.emoset_sample`)."""
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(path, "file not found") from None
-    except UnicodeDecodeError:
-        raise DataError(path, "not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(path, f"malformed or truncated JSON ({exc.msg} at line {exc.lineno} col {exc.colno})") from None
 
 
 class EmoSetDataset(Dataset):
@@ -116,7 +105,7 @@ class EmoSetReader(Reader):
 
     def records(self, split: str) -> list[tuple[int, str, Path, Path]]:
         path = self.root / f"{split}.json"
-        rows = _read_json(path)
+        rows = read_json(path)
         if not isinstance(rows, list):
             raise DataError(path, "expected a JSON list of [emotion, id, image_path, annotation_path]")
         out = []
@@ -136,7 +125,7 @@ class EmoSetReader(Reader):
 
     def attribute_targets(self, annotation_path: Path) -> dict[str, Any]:
         """Attribute labels of one annotation file (``attributes.<name>`` keys, -1 / zeros when absent)."""
-        data = _read_json(annotation_path)
+        data = read_json(annotation_path)
         if not isinstance(data, dict):
             raise DataError(annotation_path, "annotation is not a JSON object")
         targets: dict[str, Any] = {}

@@ -32,6 +32,7 @@ from torch.utils.data import Dataset
 
 from zoo.data.datamodule import Reader, data_root
 from zoo.errors import ConfigError, DataError, LabelError
+from zoo.io import iter_jsonl, read_json
 from zoo.taxonomies import ESCONV8
 
 SEEKER, SUPPORTER, SITUATION = 0, 1, 2
@@ -102,12 +103,7 @@ def _conversation(record: Any, source: str, cid: str, unknown_strategy: str) -> 
 def read_esconv_json(path: str | Path, unknown_strategy: str = "error") -> list[Conversation]:
     """Conversations of an original-schema ``ESConv.json`` (a JSON list)."""
     path = Path(path)
-    try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(path, f"cannot read ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(path, f"malformed JSON ({exc.msg} at line {exc.lineno})") from None
+    records = read_json(path)
     if not isinstance(records, list):
         raise DataError(path, "expected a JSON list of conversations")
     return [_conversation(r, f"{path} record {i}", f"{path.stem}-{i}", unknown_strategy)
@@ -118,17 +114,7 @@ def read_esconv_jsonl(path: str | Path, unknown_strategy: str = "error") -> list
     """Conversations of a JSON-lines split file (one conversation per line)."""
     path = Path(path)
     conversations = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(path, f"cannot read ({exc})") from None
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path} line {n}", f"malformed JSON ({exc.msg})") from None
+    for n, record in iter_jsonl(path):
         conversations.append(_conversation(record, f"{path} line {n}", f"{path.stem}-{n - 1}", unknown_strategy))
     return conversations
 
