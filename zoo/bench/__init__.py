@@ -28,6 +28,17 @@ def run_benchmark(name: str, quick: bool = False, out_dir: str | Path = "benchma
     return module.main(quick=quick, out_dir=Path(out_dir))
 
 
+def script(name: str, description: str | None = None) -> dict[str, Any]:
+    """Entry point of the thin ``benchmarks/<name>.py`` scripts: ``[--quick] [--out-dir DIR]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=(description or name).strip().splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer sizes and repetitions")
+    parser.add_argument("--out-dir", type=Path, default=Path("benchmarks/results"))
+    args = parser.parse_args()
+    return run_benchmark(name, quick=args.quick, out_dir=args.out_dir)
+
+
 def environment() -> dict[str, Any]:
     """What the numbers were measured on."""
     return {
