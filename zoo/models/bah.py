@@ -31,6 +31,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchmetrics import Metric
 
 from zoo.data.collate import pad_collate
 from zoo.data.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -359,18 +360,8 @@ class BAHRecognizer(AffectModule):
         metrics["frame"].update(outputs["frame_logits"], batch["frame_labels"].masked_fill(~outputs["mask"], -1))
         metrics["video"].update(outputs["video_logits"], batch["label"])
 
-    def _log_epoch(self, stage: str) -> None:
-        for level, metric in self.metrics[stage].items():
-            values = metric.compute() if metric.update_count else {}
-            for name, value in values.items():
-                self.log(f"{stage}/{level}_{name}", value, prog_bar=name == "avgf1")
-            metric.reset()
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_epoch("val")
-
-    def on_test_epoch_end(self) -> None:
-        self._log_epoch("test")
+    def epoch_metrics(self, stage: str) -> dict[str, Metric]:
+        return {f"{level}_": metric for level, metric in self.metrics[stage].items()}
 
     def predictions(self, outputs: dict[str, torch.Tensor], batch: dict[str, Any]) -> list[dict[str, Any]]:
         video = outputs["video_logits"].softmax(-1)

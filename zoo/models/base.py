@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import lightning as L
 import torch
 from torch import nn
-from torchmetrics import MetricCollection
+from torchmetrics import Metric, MetricCollection
 
 from zoo.data.collate import batch_size
 
@@ -59,6 +59,24 @@ class AffectModule(L.LightningModule):
             prefix = f"{stage}/{name}_" if name else f"{stage}/"
             self.log_dict({f"{prefix}{k}": m for k, m in coll.items()}, on_step=False, on_epoch=True,
                           batch_size=bs)
+
+    def epoch_metrics(self, stage: str) -> dict[str, Metric]:
+        """Metrics whose ``compute()`` returns a dict of scalars (so ``self.log`` cannot take the metric object):
+        prefix -> metric. They are computed, logged as ``<stage>/<prefix><key>`` and reset at the end of each
+        validation / test epoch. Default: none."""
+        return {}
+
+    def _log_epoch_metrics(self, stage: str) -> None:
+        for prefix, metric in self.epoch_metrics(stage).items():
+            if metric.update_count:
+                self.log_dict({f"{stage}/{prefix}{k}": v for k, v in metric.compute().items()})
+            metric.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch_metrics("test")
 
     def shared_step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
         outputs = self(batch)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torchmetrics import Metric
 
 from zoo.data.collate import pad_collate
 from zoo.data.datasets.emonet_voice import emotion_dimensions
@@ -204,17 +205,8 @@ class EmpathicVoiceModel(AffectModule):
     def update_metrics(self, stage: str, outputs: dict[str, torch.Tensor], batch: dict[str, Any]) -> None:
         self.metrics[stage].update(outputs["intensity"], batch["intensity"], batch["intensity_mask"])
 
-    def _log_epoch(self, stage: str) -> None:
-        metric = self.metrics[stage]
-        if metric.update_count:
-            self.log_dict({f"{stage}/{k}": v for k, v in metric.compute().items()})
-        metric.reset()
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_epoch("val")
-
-    def on_test_epoch_end(self) -> None:
-        self._log_epoch("test")
+    def epoch_metrics(self, stage: str) -> dict[str, Metric]:
+        return {"": self.metrics[stage]}
 
     def predictions(self, outputs: dict[str, torch.Tensor], batch: dict[str, Any]) -> list[dict[str, Any]]:
         scores = outputs["intensity"].float()
