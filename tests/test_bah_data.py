@@ -15,7 +15,8 @@ from zoo.data.datasets.bah import (
     participant_id,
     segments_to_frame_labels,
 )
-from zoo.data.datasets.bah_sample import render, write_video
+from zoo.data.datasets.bah_sample import render
+from zoo.data.media import write_video
 from zoo.errors import DataError, LabelError
 
 

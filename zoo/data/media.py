@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -174,3 +175,42 @@ def decode_video(path: str | Path, fps: float | None = None, audio_sample_rate: 
         audio_sample_rate=sr,
     )
 
+
+
+def write_video(path: str | Path, frames: np.ndarray, fps: int, audio: np.ndarray | None = None,
+                sample_rate: int = 16000) -> Path:
+    """Write uint8 ``[T, H, W, 3]`` frames as H.264 and an optional mono float waveform as AAC (an MP4 with PyAV).
+
+    Used by the embedded sample generators and the tests; the files are what :func:`decode_video` reads back.
+    """
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), mode="w") as container:
+        vstream = container.add_stream("libx264", rate=fps)
+        vstream.width, vstream.height = frames.shape[2], frames.shape[1]
+        vstream.pix_fmt = "yuv420p"
+        vstream.options = {"crf": "30", "preset": "veryfast"}
+        astream = None
+        if audio is not None:
+            astream = container.add_stream("aac", rate=sample_rate)
+            astream.layout = "mono"
+            astream.bit_rate = 24000
+        for frame in frames:
+            for packet in vstream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in vstream.encode():
+            container.mux(packet)
+        if astream is not None:
+            pcm = np.clip(audio, -1, 1).astype(np.float32)
+            for start in range(0, len(pcm), 1024):
+                aframe = av.AudioFrame.from_ndarray(pcm[None, start : start + 1024], format="flt", layout="mono")
+                aframe.sample_rate = sample_rate
+                aframe.pts = start
+                aframe.time_base = Fraction(1, sample_rate)
+                for packet in astream.encode(aframe):
+                    container.mux(packet)
+            for packet in astream.encode():
+                container.mux(packet)
+    return path

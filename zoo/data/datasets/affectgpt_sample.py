@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.data.media import write_video
+
 EMOTIONS = {  # name: (RGB colour, tone Hz, open-set labels, subtitle, reason)
     "happy": ((230, 190, 40), 660.0, ["happy", "excited"], "That is wonderful news, thank you!",
               "She smiles widely and her voice rises; the words express thanks, so she is happy and excited."),
@@ -50,33 +52,6 @@ def _tone(hz: float, seconds: float, rng: np.random.Generator) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * hz * t) + 0.01 * rng.normal(size=t.size)).astype(np.float32)
 
 
-def write_clip(path: Path, frames: np.ndarray, audio: np.ndarray | None, fps: int = 8) -> None:
-    """An MP4 with H.264 video and (optionally) AAC audio at 16 kHz."""
-    import av
-
-    with av.open(str(path), "w") as out:
-        vs = out.add_stream("libx264", rate=fps)
-        vs.width, vs.height, vs.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        vs.options = {"crf": "30", "preset": "veryfast"}
-        astream = out.add_stream("aac", rate=SAMPLE_RATE, layout="mono") if audio is not None else None
-        for f in frames:
-            for packet in vs.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                out.mux(packet)
-        for packet in vs.encode():
-            out.mux(packet)
-        if astream is not None:
-            chunk = 1024
-            for start in range(0, audio.size, chunk):
-                piece = audio[start : start + chunk][None, :]
-                frame = av.AudioFrame.from_ndarray(piece, format="fltp", layout="mono")
-                frame.sample_rate = SAMPLE_RATE
-                frame.pts = start
-                for packet in astream.encode(frame):
-                    out.mux(packet)
-            for packet in astream.encode():
-                out.mux(packet)
-
-
 def make_affectgpt_sample(root: str | Path, clips: int = 6, size: int = 32, seconds: float = 2.0,
                           seed: int = 0) -> Path:
     import soundfile as sf
@@ -96,7 +71,7 @@ def make_affectgpt_sample(root: str | Path, clips: int = 6, size: int = 32, seco
         frames = _frames(colour, int(seconds * fps), size, rng)
         audio = _tone(hz, seconds, rng)
         with_wav = i % 3 == 1
-        write_clip(root / "video" / f"{name}.mp4", frames, None if with_wav else audio, fps)
+        write_video(root / "video" / f"{name}.mp4", frames, fps, None if with_wav else audio, SAMPLE_RATE)
         if with_wav:
             sf.write(root / "audio" / f"{name}.wav", audio, SAMPLE_RATE, subtype="PCM_16")
         if i % 3 == 2:

@@ -10,12 +10,12 @@ zoo.data.datasets.bah_sample zoo/assets/bah_sample``.
 from __future__ import annotations
 
 import sys
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from zoo.data.datasets.bah import SPLIT_SUBDIR
+from zoo.data.media import write_video
 
 AH_WORDS = ["um", "I want to, but", "I don't know", "maybe", "it's hard, honestly",
             "I should, but I keep putting it off"]
@@ -30,41 +30,6 @@ def _face(size: int) -> np.ndarray:
         img = Image.open(handle).convert("RGB")
     img = img.crop((150, 90, 380, 370)).resize((size, int(size * 280 / 230)), Image.BILINEAR)
     return np.asarray(img)
-
-
-def write_video(path: Path, frames: np.ndarray, fps: int, audio: np.ndarray | None, sample_rate: int = 16000) -> None:
-    """Write uint8 ``[T, H, W, 3]`` frames (H.264) and an optional mono float waveform (AAC) with PyAV."""
-    import av
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), mode="w") as container:
-        vstream = container.add_stream("libx264", rate=fps)
-        vstream.width, vstream.height = frames.shape[2], frames.shape[1]
-        vstream.pix_fmt = "yuv420p"
-        vstream.options = {"crf": "30", "preset": "veryfast"}
-        astream = None
-        if audio is not None:
-            astream = container.add_stream("aac", rate=sample_rate)
-            astream.layout = "mono"
-            astream.bit_rate = 24000
-        for frame in frames:
-            for packet in vstream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in vstream.encode():
-            container.mux(packet)
-        if astream is not None:
-            chunk = 1024
-            pcm = np.clip(audio, -1, 1).astype(np.float32)
-            for i, start in enumerate(range(0, len(pcm), chunk)):
-                block = pcm[start : start + chunk]
-                aframe = av.AudioFrame.from_ndarray(block[None, :], format="flt", layout="mono")
-                aframe.sample_rate = sample_rate
-                aframe.pts = start
-                aframe.time_base = Fraction(1, sample_rate)
-                for packet in astream.encode(aframe):
-                    container.mux(packet)
-            for packet in astream.encode():
-                container.mux(packet)
 
 
 def render(num_frames: int, fps: int, size: int, segment: tuple[float, float] | None, rng: np.random.Generator,
