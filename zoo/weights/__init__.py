@@ -6,7 +6,8 @@ order), the sha256 of those source bytes, the licence, and the converter that tu
 folder (``model.safetensors`` + ``config.json`` / tokenizer files). Converters are loaded lazily from a dotted
 ``"module:function"`` string and follow one contract (pure, offline, no pickle)::
 
-    def convert_x(sources: list[Path], out_dir: Path) -> None   # sources sha-checked; out_dir empty; raise CheckpointError
+    def convert_x(sources: list[Path], out_dir: Path) -> None
+        # sources: the sha-checked resource files; out_dir: an empty folder; raise CheckpointError on surprises
 
 :func:`prepare` converts into ``$ZOO_CACHE/weights/<name>-<sha16>/`` (``$ZOO_CACHE`` defaults to
 ``~/.cache/affect-zoo``): the converter writes into a sibling temporary folder which is renamed into place only
@@ -409,7 +410,7 @@ def hf_snapshot(repo_id: str) -> Path:
 
         return Path(snapshot_download(repo_id, local_files_only=True))
     except Exception as exc:  # huggingface_hub raises several types for a cache miss
-        raise CheckpointError(None, f"hf:{repo_id}: not in the local Hugging Face cache and the zoo works offline "
+        raise CheckpointError(None, f"hf:{repo_id}: not in the Hugging Face cache and the zoo works offline "
                                     f"({type(exc).__name__}); download it once or pass a local folder") from None
 
 
