@@ -289,13 +289,13 @@ def convert_whisper(sources: list[Path], out_dir: Path) -> None:
     part) -> a ``WhisperForConditionalGeneration`` folder: ``model.safetensors`` (float32), ``config.json``,
     ``generation_config.json``, ``preprocessor_config.json`` and the tokenizer files. The converted model is loaded
     strictly before it is written."""
-    from safetensors.torch import save_file
-    from transformers import WhisperConfig, WhisperForConditionalGeneration
-
     folder = sources[0].parent
     for name in ("config.json", "tokenizer.json"):
         if not (folder / name).is_file():
             raise CheckpointError(folder / name, "the Whisper package lacks this file")
+    from safetensors.torch import save_file
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+
     model = read_ct2(sources)
     state, dims = whisper_state_dict(model, sources[0])
     ct2_config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
