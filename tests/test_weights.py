@@ -278,3 +278,18 @@ def test_whisper_base_transcribes_ravdess_statements(zoo_data):
 def test_zoo_cache_defaults_under_the_home_cache(monkeypatch):
     monkeypatch.delenv("ZOO_CACHE", raising=False)
     assert weights.cache_root() == Path(os.path.expanduser("~/.cache/affect-zoo/weights"))
+
+
+def test_zoo_weights_cli_lists_and_prepares(tmp_cache, capsys):
+    from zoo.cli import main
+
+    assert main(["weights", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert all(name in listing for name in weights.ASSETS)
+    assert main(["weights", "prepare", "mobilenet_v2"]) == 0
+    out = capsys.readouterr().out
+    assert "converting mobilenet_v2" in out and str(weights.cache_dir("mobilenet_v2")) in out
+    assert main(["weights", "prepare", "mobilenet_v2", "--verify"]) == 0
+    assert "converting" not in capsys.readouterr().out
+    assert main(["weights", "prepare", "nope"]) == 1
+    assert "unknown pretrained asset 'nope'" in capsys.readouterr().err
