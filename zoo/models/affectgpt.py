@@ -7,7 +7,8 @@ Architecture (the "pre-fusion" design)::
     8 face crops / frames -> frozen open_clip image encoder -> H_v [B, 8, d_v]
     8 x 2-s clips @16 kHz -> frozen speech encoder, mean of last 4 hidden layers, mean over time -> H_a [B, 8, d_a]
     H_v, H_a -> TemporalFusion (attention | mean | qformer) -> Linear -> LLM width      (<FaceHere>, <AudioHere>)
-    (H_a, H_v) -> PreFusion "multi" token -> LLM width                                  (<MultiHere>)
+    (H_a, H_v) -> PreFusion "multi" token (raw fc_att weights, as the reference code) -> LLM width,
+                  repeated multi_tokens times                                            (<MultiHere>)
     prompt (verbatim, subtitle inside) with placeholders expanded to the query-token count; embeddings of the
     placeholder tokens replaced by the projected features (count checked per sample)
     causal LM (any local Hugging Face model; LoRA r16/alpha32/dropout0.05 on q,k,v,o,gate,up,down)
@@ -194,6 +195,7 @@ class AffectGPT(AffectModule):
             byte-level tokenizer).
         fusion: ``attention`` | ``mean`` | ``qformer`` temporal fusion; ``attention_softmax`` normalises attention
             weights; ``num_queries`` / ``qformer_layers`` / ``qformer_heads`` for the Q-Former.
+        multi_tokens: copies of the pre-fusion token at ``<MultiHere>`` (the reference's ``num_multi_query_token``).
         lora_r / lora_alpha / lora_dropout: LoRA settings (None r: full fine-tuning of the LLM is off, LLM frozen).
         hybrid_description_prob: chance of the description task when a clip has both targets.
         n_frames / image_size / n_clips / clip_seconds: media sampling (``preprocessing``).
@@ -223,6 +225,7 @@ class AffectGPT(AffectModule):
         fusion: str = "attention",
         attention_softmax: bool = False,
         num_queries: int = 1,
+        multi_tokens: int = 1,
         qformer_layers: int = 2,
         qformer_heads: int = 8,
         lora_r: int | None = 16,
@@ -256,10 +259,10 @@ class AffectGPT(AffectModule):
         self.audio_fusion = TemporalFusion(fusion, da, num_queries, attention_softmax, qformer_layers, qformer_heads)
         self.visual_proj = nn.Linear(dv, width)
         self.audio_proj = nn.Linear(da, width)
-        self.prefusion = PreFusion(da, dv, width)
+        self.prefusion = PreFusion(da, dv, width, num_tokens=multi_tokens)
         self.placeholder_ids = {t: self.tokenizer.convert_tokens_to_ids(t) for t in PLACEHOLDERS}
         self.token_counts = {"<FrameHere>": self.visual_fusion.num_tokens, "<FaceHere>": self.visual_fusion.num_tokens,
-                             "<AudioHere>": self.audio_fusion.num_tokens, "<MultiHere>": 1}
+                             "<AudioHere>": self.audio_fusion.num_tokens, "<MultiHere>": multi_tokens}
         self._rng = random.Random(seed)
         self.metrics = self.stage_metrics(lambda: nn.ModuleDict({"ovmer": OVMERScore(EmotionWheel.default())}))
 
