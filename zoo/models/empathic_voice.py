@@ -38,7 +38,7 @@ from zoo.metrics.intensity import IntensityMetrics
 from zoo.models.base import AffectModule, top_k
 from zoo.nn.experts import LARGE_HEAD, SMALL_HEAD, ExpertBank, expert_file_name, read_expert_file
 from zoo.nn.feature_cache import FeatureCache
-from zoo.nn.whisper_encoder import WHISPER_SMALL, WhisperAudioEncoder, encoder_config
+from zoo.nn.whisper_encoder import WHISPER_BASE, WHISPER_SMALL, WHISPER_TINY, WhisperAudioEncoder, encoder_config
 from zoo.nn.whisper_frontend import HOP_LENGTH, SAMPLE_RATE, WhisperFrontEnd, load_clips
 from zoo.registry import register_model
 from zoo.taxonomies import EMONET40
@@ -57,6 +57,11 @@ FILE_ALIASES = {"Helplessness": ("Hopelessness",)}
         "paper": {"encoder": WHISPER_SMALL, "chunk_seconds": 30.0, **SMALL_HEAD},
         "paper_large": {"encoder": WHISPER_SMALL, "chunk_seconds": 30.0, **LARGE_HEAD},
         "paper_pooled": {"encoder": WHISPER_SMALL, "chunk_seconds": 30.0, "pooled": True, **SMALL_HEAD},
+        # OpenAI's real Whisper encoders from the weights layer (zoo.weights), frozen; Small expert heads
+        "whisper_base": {"encoder": WHISPER_BASE, "encoder_weights": "zoo:whisper_base", "chunk_seconds": 30.0,
+                         **SMALL_HEAD},
+        "whisper_tiny_en": {"encoder": WHISPER_TINY, "encoder_weights": "zoo:whisper_tiny_en",
+                            "chunk_seconds": 30.0, **SMALL_HEAD},
     },
     description="Speech emotion intensity for the 40 EmoNet emotions (+ extra dimensions): frozen Whisper encoder, "
                 "one MLP expert per dimension, fused evaluation, import of the released expert files",
@@ -69,8 +74,10 @@ class EmpathicVoiceModel(AffectModule):
 
     Args:
         encoder: Whisper encoder dimensions (keys of ``zoo.nn.whisper_encoder.WHISPER_SMALL``).
-        encoder_weights: a local Whisper folder or ``hf:<repo_id>`` in the HF cache (None: random init).
-        chunk_seconds: window length; must give ``2 * max_source_positions`` mel frames (30 s for Whisper).
+        encoder_weights: any source ``zoo.weights.resolve`` accepts: ``zoo:whisper_base``, ``zoo:whisper_tiny_en``, a
+            local Whisper folder or ``hf:<repo_id>`` in the HF cache (None: random init).
+        chunk_seconds: window length; must give ``2 * max_source_positions`` mel frames (30 s for Whisper), or
+            fewer with ``short_windows``.
         emotions: EmoNet-40 emotions to predict (None: all 40, in taxonomy order).
         extra_dimensions: further dimensions after the emotions (e.g. ``["Valence", "Arousal"]``).
         projection_dim / hidden_dims / dropouts: the expert head (Small: 64 / [64, 32, 16] / [0, .1, .1, .1]).
@@ -80,6 +87,9 @@ class EmpathicVoiceModel(AffectModule):
         feature_cache: folder for cached encoder states (needs a frozen encoder).
         present_threshold: intensity at which a dimension counts as present (for F1).
         lr / weight_decay: AdamW settings (the encoder's parameters are excluded while frozen).
+        short_windows: let the encoder read windows shorter than 30 s (positions cut to the window; a difference
+            from Whisper and from the released models, see ``zoo.nn.whisper_encoder.WhisperAudioEncoder``); the
+            experts then read ``chunk_seconds * 50`` states.
     """
 
     pretrained_hparams = ("encoder_weights", "expert_weights", "feature_cache")
@@ -103,6 +113,7 @@ class EmpathicVoiceModel(AffectModule):
         present_threshold: float = 0.5,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
+        short_windows: bool = False,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -111,13 +122,16 @@ class EmpathicVoiceModel(AffectModule):
         self.hparams.dropouts = list(dropouts or SMALL_HEAD["dropouts"])
         self.labels = tuple(emotion_dimensions(emotions, extra_dimensions))
         self.frontend = WhisperFrontEnd(chunk_seconds, n_mels=self.hparams.encoder["num_mel_bins"])
-        self.encoder = WhisperAudioEncoder(self.hparams.encoder, encoder_weights, frozen=freeze_encoder)
-        if self.frontend.num_frames != self.encoder.num_frames:
+        self.encoder = WhisperAudioEncoder(self.hparams.encoder, encoder_weights, frozen=freeze_encoder,
+                                           short_windows=short_windows)
+        try:
+            self.encoder.check_frames(self.frontend.num_frames)
+        except ConfigError as exc:
             raise ConfigError(f"chunk_seconds={chunk_seconds} gives {self.frontend.num_frames} mel frames; the "
                               f"encoder (max_source_positions={self.encoder.seq_len}) needs {self.encoder.num_frames}"
-                              f" ({self.encoder.num_frames * HOP_LENGTH / SAMPLE_RATE:g} s)")
-        self.experts = ExpertBank(len(self.labels), self.encoder.seq_len, self.encoder.embed_dim, projection_dim,
-                                  self.hparams.hidden_dims, self.hparams.dropouts, pooled=pooled)
+                              f" ({self.encoder.num_frames * HOP_LENGTH / SAMPLE_RATE:g} s): {exc}") from None
+        self.experts = ExpertBank(len(self.labels), self.frontend.num_frames // 2, self.encoder.embed_dim,
+                                  projection_dim, self.hparams.hidden_dims, self.hparams.dropouts, pooled=pooled)
         if feature_cache and not freeze_encoder:
             raise ConfigError("feature_cache needs freeze_encoder=True (a trained encoder changes its features)")
         self._cache: FeatureCache | None = None

