@@ -299,3 +299,27 @@ def test_recipe_is_the_tiny_preset_on_the_embedded_sample():
     assert recipe["model"]["class_path"] == "zoo.models.affectgpt.AffectGPT"
     assert recipe["data"]["reader"]["class_path"] == "zoo.data.datasets.mer.MERReader"
     assert recipe["data"]["reader"]["init_args"]["root"] is None
+
+
+@pytest.mark.slow
+def test_smollm2_preset_trains_lora_on_the_real_language_model():
+    pytest.importorskip("gguf")
+    from zoo import weights
+
+    try:
+        weights.prepare("smollm2_135m_instruct")
+    except Exception as exc:  # package not installed here
+        pytest.skip(f"SmolLM2 asset unavailable: {exc}")
+    m = zoo.create("affectgpt", "smollm2")
+    assert m.llm.get_base_model().config.num_hidden_layers == 30
+    trainable = [n for n, p in m.llm.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    assert len(trainable) == 30 * 7 * 2  # A and B on q,k,v,o,gate,up,down of every layer
+    face, audio = torch.randn(1, 8, 32), torch.randn(1, 8, 32)
+    out = m({"face_features": face, "audio_features": audio, "subtitle": ["I can't believe it."], "reason": [""],
+             "labels": [["surprised"]]})
+    assert torch.isfinite(out["lm_loss"])
+    out["lm_loss"].backward()
+    lora_b = [p for n, p in m.llm.named_parameters() if "lora_B" in n]
+    assert lora_b and any(p.grad is not None and p.grad.abs().sum() > 0 for p in lora_b)
+    assert m.prefusion.out.weight.grad is not None

@@ -177,6 +177,11 @@ QWEN25_7B = {"model_type": "qwen2", "hidden_size": 3584, "intermediate_size": 18
         "tiny": {"vision_cfg": TINY_VISION, "visual_dim": 32, "audio_config": TINY_AUDIO, "llm_config": TINY_LLM,
                  "image_size": 32, "qformer_heads": 4},
         "paper": {"visual": "ViT-L-14", "audio_config": HUBERT_LARGE, "llm_config": QWEN25_7B, "image_size": 224},
+        # the real SmolLM2-135M-Instruct as the language model (LoRA r16/alpha32/dropout0.05 on all 7 projections,
+        # the paper's settings); the media encoders are still the tiny random ones: Whisper / FER encoders are not
+        # wired into AffectGPT yet (see docs/affectgpt.md)
+        "smollm2": {"vision_cfg": TINY_VISION, "visual_dim": 32, "audio_config": TINY_AUDIO,
+                    "llm": "zoo:smollm2_135m_instruct", "image_size": 32, "qformer_heads": 4},
     },
     description="AffectGPT-style explainable, open-vocabulary multimodal emotion reasoning: frozen open_clip face "
                 "encoder + speech encoder, temporal fusion, pre-fusion multi token, LoRA-tuned causal LM",
@@ -191,8 +196,8 @@ class AffectGPT(AffectModule):
         visual / visual_weights: open_clip model name and local checkpoint file (``paper``: ViT-L-14, 768-d).
         vision_cfg / visual_dim: an open_clip vision-tower config and output width instead (random weights).
         audio_encoder / audio_config: local transformers speech-model folder, or a config dict (random weights).
-        llm / llm_config: local Hugging Face causal-LM folder (with its tokenizer), or a config dict (random weights,
-            byte-level tokenizer).
+        llm / llm_config: local Hugging Face causal-LM folder (with its tokenizer) or a ``zoo:<asset>`` spec such as
+            ``zoo:smollm2_135m_instruct``, or a config dict (random weights, byte-level tokenizer).
         fusion: ``attention`` | ``mean`` | ``qformer`` temporal fusion; ``attention_softmax`` normalises attention
             weights; ``num_queries`` / ``qformer_layers`` / ``qformer_heads`` for the Q-Former.
         multi_tokens: copies of the pre-fusion token at ``<MultiHere>`` (the reference's ``num_multi_query_token``).
@@ -271,6 +276,10 @@ class AffectGPT(AffectModule):
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
         if path:
+            if path.startswith("zoo:"):  # a weights-layer asset (sha-checked source, converted folder)
+                from zoo import weights
+
+                path = str(weights.resolve(path))
             tokenizer = AutoTokenizer.from_pretrained(path)
             llm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
             if tokenizer.pad_token is None:
