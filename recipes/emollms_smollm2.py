@@ -10,7 +10,7 @@ time-budgeted and resumable (the state folder holds the adapter, optimiser, step
     python recipes/emollms_smollm2.py baselines --work runs/emollms_smollm2   # VADER + text_affect, same subsample
     python recipes/emollms_smollm2.py ship  --work runs/emollms_smollm2   # -> checkpoints/causal_lm_lora.smollm2_semeval
     python recipes/emollms_smollm2.py eval  --work runs/emollms_smollm2 --run lora   # re-evaluates the shipped adapter
-    python recipes/emollms_smollm2.py ship  --work runs/emollms_smollm2   # again: the card gets the metrics
+    python recipes/emollms_smollm2.py ship  --work runs/emollms_smollm2 --card-only   # the card gets the metrics
     python recipes/emollms_smollm2.py summary --work runs/emollms_smollm2  # benchmarks/results/emollms_smollm2.*
 
 Training mix (fixed seed 0, per source, drawn without replacement from the TRAIN split; "mystery" rows dropped):
@@ -310,12 +310,12 @@ def summary(work: Path, n_np: int) -> list[dict]:
     return rows
 
 
-def ship(work: Path, out: Path, n_np: int) -> None:
+def ship(work: Path, out: Path, n_np: int, card_only: bool = False) -> None:
+    """Save the adapter + card; ``card_only`` rewrites only the card's metrics / provenance / notes (after the
+    shipped adapter was re-evaluated), leaving the weights file and its sha256 untouched."""
     from zoo.hub import add_to_index, save_pretrained
 
-    model = build_model()
     state = torch.load(work / "train_state.pt", map_location="cpu", weights_only=True)
-    model.load_state_dict(state["model"], strict=False)
     log = [json.loads(line) for line in (work / "train_log.jsonl").read_text().splitlines()]
     data = json.loads((work / "data.json").read_text())
     rows = summary(work, n_np)
@@ -343,6 +343,17 @@ def ship(work: Path, out: Path, n_np: int) -> None:
              f"{data['test_per_group']} TEST-gold examples per task group (seed 0, placeholder rows removed); "
              f"NegativePrompt rows ('np' subset) use the first {n_np} of each group. Metrics from the shipped "
              "adapter re-loaded with zoo.load.")
+    if card_only:
+        from zoo.hub import git_commit
+        from zoo.io import write_text_atomic
+
+        card = json.loads((out / "card.json").read_text())
+        card.update(metrics=rows, notes=notes, provenance={**card["provenance"], **provenance,
+                                                           "card_commit": git_commit()})
+        write_text_atomic(out / "card.json", json.dumps(card, indent=2) + "\n")
+        return
+    model = build_model()
+    model.load_state_dict(state["model"], strict=False)
     save_pretrained(model, out, name="causal_lm_lora.smollm2_semeval", metrics=rows, provenance=provenance,
                     licence="Apache-2.0 (SmolLM2 base); SemEval-2018 AIT data: research use; GoEmotions: CC BY 4.0",
                     notes=notes)
@@ -363,6 +374,7 @@ def main() -> None:
     parser.add_argument("--run", default="zero", help="zero | zero_np_subset | lora | np1..np10")
     parser.add_argument("--max-new-tokens", type=int, default=16)
     parser.add_argument("--per-group", type=int, default=0, help="eval: only the first N of each task group")
+    parser.add_argument("--card-only", action="store_true", help="ship: rewrite the card only")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--base", default=None, help="base LM folder instead of zoo:smollm2_135m_instruct "
                                                      "(the same converted weights)")
@@ -381,7 +393,7 @@ def main() -> None:
     elif args.command == "baselines":
         baselines(work)
     elif args.command == "ship":
-        ship(work, Path(SHIPPED), args.n_np)
+        ship(work, Path(SHIPPED), args.n_np, args.card_only)
     else:
         from zoo.bench import write_results
 
