@@ -409,3 +409,33 @@ def test_goemotions_as_aaid_instructions(zoo_data):
     space = answer_space(examples)
     assert len(space.labels) == 27 and "neutral" not in space.labels
     assert sum(ex.output == NO_EMOTION for ex in examples) > 1000  # neutral-only comments
+
+
+def test_shipped_smollm2_adapter_holds_lora_weights_only_and_a_card():
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    folder = Path("checkpoints/causal_lm_lora.smollm2_semeval")
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
+        keys = list(f.keys())
+        meta = f.metadata()
+    assert keys and all("lora_A" in k or "lora_B" in k for k in keys)
+    assert len(keys) == 30 * 4 * 2  # A and B on q, k, v, o of 30 layers
+    hparams = json.loads(meta["hparams"])
+    assert hparams["base_model"] == "zoo:smollm2_135m_instruct" and hparams["template"] == "chat"
+    card = json.loads((folder / "card.json").read_text())
+    assert "SemEval-2018" in card["provenance"]["train_data"]["source"]
+    assert any(m["model"].startswith("text_affect") for m in card["metrics"]) or not card["metrics"]
+
+
+@pytest.mark.slow
+def test_shipped_smollm2_adapter_loads_on_the_weights_layer_base():
+    pytest.importorskip("gguf")
+    model = load("causal_lm_lora.smollm2_semeval")
+    from safetensors.torch import load_file
+
+    stored = load_file("checkpoints/causal_lm_lora.smollm2_semeval/model.safetensors")
+    state = model.state_dict()
+    assert set(state) == set(stored) and all(torch.equal(state[k], stored[k]) for k in stored)
+    assert model.lm.get_base_model().config.num_hidden_layers == 30
