@@ -429,7 +429,6 @@ def test_shipped_smollm2_adapter_holds_lora_weights_only_and_a_card():
     assert any(m["model"].startswith("text_affect") for m in card["metrics"]) or not card["metrics"]
 
 
-@pytest.mark.slow
 def test_shipped_smollm2_adapter_loads_on_the_weights_layer_base():
     pytest.importorskip("gguf")
     model = load("causal_lm_lora.smollm2_semeval")
