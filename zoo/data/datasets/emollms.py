@@ -258,6 +258,29 @@ def semeval2018_examples(root: str | Path, task: str, split: str = "test",
     return out
 
 
+GOEMOTIONS_TASK = ("Task: Categorize the text's emotional tone as either 'neutral or no emotion' or identify the "
+                   "presence of one or more of the given emotions ({labels}).")
+
+
+def goemotions_examples(root: str | Path | None = None, split: str = "train") -> list[InstructionExample]:
+    """GoEmotions (27 emotions + neutral, multi-label) as AAID-style instructions: the E-c prompt pattern over the
+    27 GoEmotions emotions; ``neutral`` is answered "neutral or no emotion" (our wording of the AAID task)."""
+    from zoo.data.datasets.goemotions import GoEmotionsReader
+    from zoo.taxonomies import GOEMOTIONS28
+
+    reader = GoEmotionsReader(None if root is None else str(root), ekman=False, sentiment=False)
+    emotions = [e for e in GOEMOTIONS28.labels if e != "neutral"]
+    task = GOEMOTIONS_TASK.format(labels=", ".join(emotions))
+    out = []
+    for sample in reader.samples(split):
+        present = [e for e, v in zip(GOEMOTIONS28.labels, sample["goemotions"].tolist(), strict=True)
+                   if v and e != "neutral"]
+        prompt = f"{task}\nText: {sample['text']}\nThis text contains emotions:"
+        out.append(InstructionExample(f"goemotions:{sample['id']}", prompt, "", ", ".join(present) or NO_EMOTION,
+                                      "GoEmotions", "multilabel"))
+    return out
+
+
 def _field(row: dict[str, str], key: str, path: Path) -> str:
     value = row.get(key)
     if value is None:
